@@ -1,0 +1,12 @@
+# The two commands of the README.  Both set up .venv first (idempotent), so they work on a
+# fresh machine.  .ci/run calls `make test`.
+.PHONY: run test setup
+
+run: setup
+	.venv/bin/enrol diag --sim
+
+test: setup
+	.venv/bin/python -m pytest
+
+setup:
+	bash scripts/setup.sh

@@ -1,0 +1,74 @@
+"""Typed device errors that explain themselves to two audiences.
+
+Every error carries a ``citizen_message`` (short, calm, shown on the kiosk screen) and a
+``technician_hint`` (what to check, shown in diagnostics and logs).  The citizen message is a
+gettext message id marked with :func:`N_`; it is translated where it is displayed (kiosk), because
+drivers must not depend on the kiosk's language setting.
+"""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for translation without translating it now (xgettext keyword ``N_``)."""
+    return message
+
+
+class DeviceError(Exception):
+    """A device could not do what was asked.  Base of every driver error."""
+
+    citizen_message = N_("The device is not responding. Please wait for the officer.")
+    technician_hint = "Check the device's cable and power, then run `enrol diag`."
+
+    def __init__(self, detail: str, *, device: str | None = None, hint: str | None = None) -> None:
+        self.detail = detail
+        self.device = device
+        if hint is not None:
+            self.technician_hint = hint
+        super().__init__(f"{device}: {detail}" if device else detail)
+
+
+class DeviceNotFound(DeviceError):
+    """The configured device is not connected (or not where the configuration says)."""
+
+    citizen_message = N_("A device of this station is not connected. Please call the officer.")
+    technician_hint = "Plug the device in, check the port in the configuration, then run `enrol diag`."
+
+
+class DeviceDisconnected(DeviceError):
+    """The device went away while it was in use (unplugged, powered off, cable fault)."""
+
+    citizen_message = N_("The device was disconnected. Please wait while the officer reconnects it.")
+    technician_hint = "Reconnect the device; what was already captured is kept. Check the cable if it repeats."
+
+
+class DeviceTimeout(DeviceError):
+    """The device did not answer within the allowed time."""
+
+    citizen_message = N_("The device is taking too long to answer. Please try again.")
+    technician_hint = "The device stopped answering; check the baud rate / cable, or power-cycle it."
+
+
+class ProtocolError(DeviceError):
+    """The device answered with bytes that do not follow its protocol (corrupt, truncated, unexpected)."""
+
+    citizen_message = N_("The device sent an unreadable answer. Please try again.")
+    technician_hint = "Corrupt data on the line: check the cable and interference; record the traffic if it repeats."
+
+
+class DeviceBusy(DeviceError):
+    """The device is held by another process or another operation."""
+
+    citizen_message = N_("The device is busy. Please wait a moment.")
+    technician_hint = "Another program holds the device (check with `lsof` / `fuser`); close it and retry."
+
+
+class DeviceAccessDenied(DeviceError):
+    """The device refused us: wrong module password, wrong address, or no OS permission."""
+
+    citizen_message = N_("The device refused the station. Please call the officer.")
+    technician_hint = "Check the device password/address in the configuration and the udev permissions."
+
+
+class Cancelled(Exception):
+    """A wait was cancelled by the caller (the UI's cancel button).  Not a fault of the device."""

@@ -1,0 +1,1 @@
+"""Fingerprint scanners: one interface, one module per scanner model."""
