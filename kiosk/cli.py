@@ -154,8 +154,9 @@ def _capture_finger(args: argparse.Namespace, config: StationConfig) -> int:
 
 def _capture_from_replay(directory: Path, timeout: float):
     """Run the NB-1010 driver against a recording: the traffic must match byte for byte."""
-    from drivers.fingerprint import nb1010
     from hardware_sim.usb_replay import ReplayBackend
+
+    from drivers.fingerprint import nb1010
 
     backend = ReplayBackend.from_directory(directory)
     with nb1010.NB1010Scanner(nb1010.find(backend=backend)) as scanner:

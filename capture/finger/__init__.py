@@ -1,0 +1,1 @@
+"""Fingerprint quality, segmentation and the ten-print capture session."""
