@@ -19,6 +19,7 @@ from pathlib import Path
 
 from drivers.discovery import discover
 from drivers.errors import Cancelled, DeviceError
+from drivers.fingerprint.base import FingerImage
 from drivers.fingerprint.models import SettingsError, create_scanner
 from kiosk.config import ConfigError, StationConfig, load_config
 from kiosk.diagnostics import DeviceReport, Status, diagnose
@@ -132,11 +133,16 @@ def _format_table(reports: list[DeviceReport], station_id: str, simulated: bool)
 def _capture_finger(args: argparse.Namespace, config: StationConfig) -> int:
     import cv2
 
+    from hardware_sim.usb_replay import ReplayMismatch
+
     try:
         if args.replay:
             image = _capture_from_replay(args.replay, args.timeout)
         else:
             image = _capture_from_station(config, args.sim, args.timeout)
+    except ReplayMismatch as error:
+        print(_("The driver's traffic differs from the recording: {error}").format(error=error), file=sys.stderr)
+        return EXIT_DEVICE
     except (DeviceError, Cancelled) as error:
         print(_("Capture failed: {error}").format(error=error), file=sys.stderr)
         hint = getattr(error, "technician_hint", "")
@@ -152,22 +158,20 @@ def _capture_finger(args: argparse.Namespace, config: StationConfig) -> int:
     return EXIT_OK
 
 
-def _capture_from_replay(directory: Path, timeout: float):
+def _capture_from_replay(directory: Path, timeout: float) -> FingerImage:
     """Run the NB-1010 driver against a recording: the traffic must match byte for byte."""
-    from hardware_sim.usb_replay import ReplayBackend
-
     from drivers.fingerprint import nb1010
+    from hardware_sim.usb_replay import ReplayBackend
 
     backend = ReplayBackend.from_directory(directory)
     with nb1010.NB1010Scanner(nb1010.find(backend=backend)) as scanner:
         scanner.wait_for_finger(timeout)
         image = scanner.capture()
-    if not backend.finished:
-        log.warning("the recording holds transfers the driver did not make")
+    backend.assert_finished()
     return image
 
 
-def _capture_from_station(config: StationConfig, simulate: bool, timeout: float):
+def _capture_from_station(config: StationConfig, simulate: bool, timeout: float) -> FingerImage:
     from drivers.device import DeviceKind
 
     with bring_up(config, simulate=simulate) as devices:

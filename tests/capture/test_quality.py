@@ -1,5 +1,6 @@
 """Fingerprint quality: the score falls with every kind of degradation, and says why."""
 
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -34,7 +35,7 @@ def _score(seed: int, position: int, **degradation: float) -> tuple[int, tuple[P
 def test_score_falls_over_graded_steps(degradation, seed, position):
     scores = [_score(seed, position, **{degradation: value})[0] for value in STEPS[degradation]]
     # Non-increasing at every step (one point of slack for rounding), and clearly lower at the end.
-    assert all(later <= earlier + 1 for earlier, later in zip(scores, scores[1:])), scores
+    assert all(later <= earlier + 1 for earlier, later in pairwise(scores)), scores
     assert scores[-1] <= scores[0] - 25, scores
 
 

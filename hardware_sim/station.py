@@ -1,0 +1,74 @@
+"""The simulated station: every simulated device started together, and a citizen to script.
+
+``enrol diag --sim``, the kiosk's ``--sim`` mode, the end-to-end tests and the benches all use
+this.  Each simulator is the other end of a real wire (a pty for the UART module, a pyusb backend
+for the USB scanner), so the product code above it cannot tell it from hardware.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+
+from hardware_sim.fingerprints import render_impression
+from hardware_sim.nb1010 import NB1010Simulator
+from hardware_sim.r30x import R30xSimulator
+from hardware_sim.usb_virtual import VirtualBackend
+
+ScannerName = Literal["r30x", "nb1010"]
+
+#: Sensor geometry of each simulated scanner: (width, height, ppi).  The R30x window is 256 x 288
+#: pixels; its resolution is not published reliably, and 500 ppi is what its image is used as.  The
+#: NB-1010-U is 256 x 180 at 385 ppi (16.9 x 11.9 mm).
+SENSORS: dict[ScannerName, tuple[int, int, int]] = {"r30x": (256, 288, 500), "nb1010": (256, 180, 385)}
+
+
+class SimulatedStation:
+    """A UART fingerprint module on a pty and an NB-1010-U on a virtual USB bus."""
+
+    def __init__(self, **r30x_options: Any) -> None:
+        self.usb_backend = VirtualBackend()
+        self.r30x = R30xSimulator(**r30x_options)
+        self.nb1010: NB1010Simulator | None = None
+
+    def start(self) -> SimulatedStation:
+        self.r30x.start()
+        self.nb1010 = NB1010Simulator(self.usb_backend)
+        return self
+
+    def stop(self) -> None:
+        self.r30x.stop()
+        if self.nb1010 is not None:
+            self.nb1010.unplug()
+
+    def __enter__(self) -> SimulatedStation:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def scanner(self, name: ScannerName) -> R30xSimulator | NB1010Simulator:
+        """The simulator called ``name``."""
+        if name == "r30x":
+            return self.r30x
+        if self.nb1010 is None:
+            raise RuntimeError("the simulated station is not started")
+        return self.nb1010
+
+    def finger_image(self, citizen_seed: int, position: int, scanner: ScannerName = "r30x",
+                     **impression: float) -> np.ndarray:
+        """The image ``scanner`` would see of this citizen's finger (see ``render_impression``)."""
+        width, height, ppi = SENSORS[scanner]
+        return render_impression(citizen_seed, position, width=width, height=height, ppi=ppi, **impression)
+
+    def present_finger(self, citizen_seed: int, position: int, scanner: ScannerName = "r30x",
+                       **impression: float) -> None:
+        """Put a synthetic citizen's finger (ISO/IEC 19794-4 position 1-10) on ``scanner``."""
+        self.scanner(scanner).place_finger(self.finger_image(citizen_seed, position, scanner, **impression))
+
+    def lift_finger(self, scanner: ScannerName = "r30x") -> None:
+        self.scanner(scanner).lift_finger()
