@@ -5,7 +5,7 @@ Subcommands:
   ``capture-finger``  one fingerprint image to a PNG file, from a scanner or a USB recording
 
 Exit status: 0 success; 1 a required device is missing or failing / the capture failed;
-2 the configuration or the command line is wrong.
+2 the configuration or the command line is wrong (``diag`` still prints what it found).
 """
 
 from __future__ import annotations
@@ -101,6 +101,8 @@ def _diag(args: argparse.Namespace, config: StationConfig) -> int:
                     print("  " + _("Hint: {hint}").format(hint=report.hint))
         else:
             print(_("All required devices work."))
+    if any(report.status is Status.MISCONFIGURED for report in reports):
+        return EXIT_USAGE
     return EXIT_DEVICE if failing else EXIT_OK
 
 

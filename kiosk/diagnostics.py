@@ -31,6 +31,8 @@ class Status(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"
     MISSING = "missing"
+    MISCONFIGURED = "misconfigured"
+    """The configuration file's section for this device is wrong (unknown model or setting)."""
     NO_DRIVER = "no driver"
     """Recognised, but this version of the station has no driver for it yet."""
 
@@ -104,6 +106,7 @@ def _diagnose_configured(device_config: DeviceConfig, usb_backend: usb.backend.I
     try:
         scanner = create_scanner(device_config.model, device_config.settings, usb_backend=usb_backend)
     except SettingsError as error:
+        report.status = Status.MISCONFIGURED
         report.problem = str(error)
         report.hint = "Correct the [devices.fingerprint] section of the configuration file."
         return report
