@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from capture.finger.positions import ExceptionReason, FingerPosition
 from capture.finger.quality import QualityPolicy, QualityReport, assess
 from drivers.device import DeviceInfo
 from drivers.errors import N_, Cancelled, DeviceTimeout
-from drivers.fingerprint.base import FingerprintScanner
+from drivers.fingerprint.base import FingerImage, FingerprintScanner
 
 log = logging.getLogger(__name__)
 
@@ -203,10 +204,12 @@ class TenPrintSession:
         when it fails; in both cases the accepted fingers are kept.
         """
         cancel = cancel or threading.Event()
-        for position in self.remaining():
-            if position in self.unresolved:
-                continue
-            self._capture_position(scanner, position, cancel)
+        while True:
+            # Asked again after every finger: the officer may declare an exception meanwhile.
+            todo = [position for position in self.remaining() if position not in self.unresolved]
+            if not todo:
+                return
+            self._capture_position(scanner, todo[0], cancel)
 
     def _capture_position(self, scanner: FingerprintScanner, position: FingerPosition,
                           cancel: threading.Event) -> None:
@@ -245,15 +248,21 @@ class TenPrintSession:
         self._accept(position, best, attempts, forced=True)
         self._listener(Forced(position, best.score, len(attempts)))
 
-    def _take(self, scanner: FingerprintScanner, cancel: threading.Event):
+    def _take(self, scanner: FingerprintScanner, cancel: threading.Event) -> FingerImage:
+        timeout = self.policy.finger_timeout_s
         while True:
+            started = time.monotonic()
             try:
-                scanner.wait_for_finger(self.policy.finger_timeout_s, cancel)
-                return scanner.capture()
+                scanner.wait_for_finger(timeout, cancel)
             except DeviceTimeout:
                 if cancel.is_set():
                     raise Cancelled("cancelled while waiting for a finger") from None
+                if time.monotonic() - started < timeout:
+                    raise  # the device stopped answering a poll: not the wait for a finger running out
                 log.debug("no finger yet; still waiting")
+                continue
+            # Outside the try: a timeout here is the device failing mid-capture, not a late finger.
+            return scanner.capture()
 
     def _wait_for_lift(self, scanner: FingerprintScanner, cancel: threading.Event) -> None:
         """Wait until the finger leaves the sensor, so the next attempt is a new placement."""
