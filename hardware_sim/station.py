@@ -2,7 +2,8 @@
 
 ``enrol diag --sim``, the kiosk's ``--sim`` mode, the end-to-end tests and the benches all use
 this.  Each simulator is the other end of a real wire (a pty for the UART module, a pyusb backend
-for the USB scanner), so the product code above it cannot tell it from hardware.
+for the USB scanner, an MJPEG HTTP stream on 127.0.0.1 for the camera), so the product code above
+it cannot tell it from hardware.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hardware_sim.camera import CameraSimulator
 from hardware_sim.fingerprints import render_impression
 from hardware_sim.nb1010 import NB1010Simulator
 from hardware_sim.r30x import R30xSimulator
@@ -26,19 +28,23 @@ SENSORS: dict[ScannerName, tuple[int, int, int]] = {"r30x": (256, 288, 500), "nb
 
 
 class SimulatedStation:
-    """A UART fingerprint module on a pty and an NB-1010-U on a virtual USB bus."""
+    """A UART fingerprint module on a pty, an NB-1010-U on a virtual USB bus and a 1280 x 720,
+    30 fps camera streaming MJPEG over HTTP (its scene: :meth:`CameraSimulator.set_scene`)."""
 
     def __init__(self, **r30x_options: Any) -> None:
         self.usb_backend = VirtualBackend()
         self.r30x = R30xSimulator(**r30x_options)
         self.nb1010: NB1010Simulator | None = None
+        self.camera = CameraSimulator(1280, 720, 30.0)
 
     def start(self) -> SimulatedStation:
         self.r30x.start()
         self.nb1010 = NB1010Simulator(self.usb_backend)
+        self.camera.start()
         return self
 
     def stop(self) -> None:
+        self.camera.stop()
         self.r30x.stop()
         if self.nb1010 is not None:
             self.nb1010.unplug()

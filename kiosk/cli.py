@@ -18,7 +18,8 @@ from kiosk.config import ConfigError, load_config
 from kiosk.i18n import _, set_language
 from kiosk.logs import setup_logging
 
-COMMANDS = ("kiosk.commands.diag", "kiosk.commands.finger")
+COMMANDS = ("kiosk.commands.diag", "kiosk.commands.finger", "kiosk.commands.keys", "kiosk.commands.pki",
+            "kiosk.commands.outbox", "kiosk.commands.receiver", "kiosk.commands.face", "kiosk.commands.card")
 
 
 def main(argv: list[str] | None = None) -> int:

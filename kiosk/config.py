@@ -12,6 +12,7 @@ never changes this module.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -39,6 +40,74 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True)
+class KeysConfig:
+    """``[keys]``: the station's signing key and the certificates it trusts.  All empty = development PKI.
+
+    The key is either a file (encrypted PKCS#8; passphrase from ``passphrase_file`` or the systemd
+    credential ``passphrase_credential``, never from this file) or a PKCS#11 token
+    (``pkcs11_module`` + ``pkcs11_token`` + ``pkcs11_label``, PIN from ``pin_file``/``pin_credential``).
+    """
+
+    key_file: Path | None = None
+    certificate: Path | None = None
+    passphrase_file: Path | None = None
+    passphrase_credential: str | None = None
+    pkcs11_module: str | None = None
+    pkcs11_token: str | None = None
+    pkcs11_label: str = "station"
+    pin_file: Path | None = None
+    pin_credential: str | None = None
+    station_ca: Path | None = None
+    """The CA that issues station certificates: ``keys install`` checks against it; sent along in packets."""
+    registry_certificate: Path | None = None
+    """The registry's encryption certificate: every packet is sealed for it."""
+    receipt_certificate: Path | None = None
+    """The receiver's receipt-signing certificate (pinned): only receipts it signs acknowledge packets."""
+    tls_ca: Path | None = None
+    """The CA of the receiver's TLS server certificate."""
+    province: str = ""
+    district: str = ""
+
+    @property
+    def configured(self) -> bool:
+        """False when nothing is set: the station then uses the development PKI under its data directory."""
+        return self.key_file is not None or self.pkcs11_module is not None
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    """``[outbox]``: where packets go and how long acknowledged ones are kept."""
+
+    receiver_url: str = "https://127.0.0.1:8443"
+    retention_days: float = 30.0
+    """Acknowledged packets are purged after this many days (the receipt stays in the index)."""
+    min_free_mb: float = 200.0
+    """A new enrolment is refused while less than this is free on the data directory's file system."""
+    max_backoff_s: float = 900.0
+    """Upper bound of the retry delay while the receiver cannot be reached."""
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    """``[receiver]``: the reference receiver (``enrol receiver serve``).  Empty paths = development PKI."""
+
+    host: str = "127.0.0.1"
+    port: int = 8443
+    data_dir: Path | None = None
+    name: str = "registry-dev"
+    tls_certificate: Path | None = None
+    tls_key: Path | None = None
+    station_ca: Path | None = None
+    decryption_certificate: Path | None = None
+    decryption_key: Path | None = None
+    decryption_passphrase_file: Path | None = None
+    receipt_certificate: Path | None = None
+    receipt_key: Path | None = None
+    receipt_passphrase_file: Path | None = None
+    crl: Path | None = None
+
+
+@dataclass(frozen=True)
 class StationConfig:
     """Everything the station reads from its configuration file."""
 
@@ -51,6 +120,9 @@ class StationConfig:
     devices: dict[DeviceKind, DeviceConfig] = field(default_factory=dict)
     source: Path | None = None
     """The file this was read from; ``None`` for the built-in simulated station."""
+    keys: KeysConfig = field(default_factory=KeysConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    receiver: ReceiverConfig = field(default_factory=ReceiverConfig)
 
 
 def default_data_dir() -> Path:
@@ -106,7 +178,7 @@ def parse_config(document: dict[str, Any], *, source: Path | None = None) -> Sta
     station = _table(document, "station", where)
     paths = _table(document, "paths", where)
     logging_ = _table(document, "logging", where)
-    _reject_unknown(document, {"station", "paths", "logging", "devices"}, where)
+    _reject_unknown(document, {"station", "paths", "logging", "devices", "keys", "outbox", "receiver"}, where)
     _reject_unknown(station, {"id", "simulated"}, f"{where} [station]")
     _reject_unknown(paths, {"data_dir", "log_dir"}, f"{where} [paths]")
     _reject_unknown(logging_, {"level", "traffic"}, f"{where} [logging]")
@@ -140,7 +212,36 @@ def parse_config(document: dict[str, Any], *, source: Path | None = None) -> Sta
         log_traffic=bool(logging_.get("traffic", True)),
         devices=devices,
         source=source,
+        keys=_section(KeysConfig, _table(document, "keys", where), f"{where} [keys]"),
+        outbox=_section(OutboxConfig, _table(document, "outbox", where), f"{where} [outbox]"),
+        receiver=_section(ReceiverConfig, _table(document, "receiver", where), f"{where} [receiver]"),
     )
+
+
+def _section(kind: type, table: dict[str, Any], where: str) -> Any:
+    """A flat dataclass section: unknown keys refused by name, each value checked against its field's type."""
+    fields_ = {item.name: item for item in dataclasses.fields(kind)}
+    _reject_unknown(table, set(fields_), where)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        wanted = str(fields_[key].type)
+        if "Path" in wanted:
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{where}: {key} must be a file path")
+            values[key] = Path(value).expanduser()
+        elif wanted.startswith("float"):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{where}: {key} must be a non-negative number")
+            values[key] = float(value)
+        elif wanted.startswith("int"):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+                raise ConfigError(f"{where}: {key} must be a port number (1-65535)")
+            values[key] = value
+        else:
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: {key} must be a string")
+            values[key] = value
+    return kind(**values)
 
 
 def _table(document: dict[str, Any], key: str, where: str) -> dict[str, Any]:

@@ -16,10 +16,12 @@ from typing import Any
 
 import usb.backend
 
+from drivers.camera.models import create_camera
 from drivers.device import DeviceInfo, DeviceKind
 from drivers.discovery import FoundDevice
 from drivers.errors import DeviceError, DeviceNotFound
 from drivers.fingerprint.models import SCANNER_MODELS, SettingsError, create_scanner
+from drivers.smartcard.models import READER_MODELS, create_reader
 from kiosk.config import DeviceConfig, StationConfig
 
 log = logging.getLogger(__name__)
@@ -99,16 +101,19 @@ def _diagnose_configured(device_config: DeviceConfig, usb_backend: usb.backend.I
         device_config.kind, device_config.model, address, device_config.model, Status.FAILED,
         configured=True, required=device_config.required,
     )
-    if device_config.kind is not DeviceKind.FINGERPRINT:
+    if device_config.kind is DeviceKind.CAMERA:
+        return _diagnose_camera(device_config, report)
+    factories = {DeviceKind.FINGERPRINT: create_scanner, DeviceKind.CARD_READER: create_reader}
+    if device_config.kind not in factories:
         report.status = Status.NO_DRIVER
         report.problem = f"no {device_config.kind} driver in this version"
         return report
     try:
-        scanner = create_scanner(device_config.model, device_config.settings, usb_backend=usb_backend)
+        scanner = factories[device_config.kind](device_config.model, device_config.settings, usb_backend=usb_backend)
     except SettingsError as error:
         report.status = Status.MISCONFIGURED
         report.problem = str(error)
-        report.hint = "Correct the [devices.fingerprint] section of the configuration file."
+        report.hint = f"Correct the [devices.{device_config.kind}] section of the configuration file."
         return report
     except DeviceNotFound as error:
         report.status = Status.MISSING
@@ -118,11 +123,34 @@ def _diagnose_configured(device_config: DeviceConfig, usb_backend: usb.backend.I
     return report
 
 
+def _diagnose_camera(device_config: DeviceConfig, report: DeviceReport) -> DeviceReport:
+    report.address = str(device_config.settings.get("source", ""))
+    try:
+        camera = create_camera(device_config.model, device_config.settings)
+    except SettingsError as error:
+        report.status = Status.MISCONFIGURED
+        report.problem = str(error)
+        report.hint = "Correct the [devices.camera] section of the configuration file."
+        return report
+    report.address = camera.info().address  # before opening: where it is configured (a URL without its password)
+    _self_test(camera, report)
+    return report
+
+
 def _diagnose_found(device: FoundDevice, usb_backend: usb.backend.IBackend | None) -> DeviceReport:
     report = DeviceReport(
         device.info.kind, device.info.model, device.info.address, device.driver, Status.FAILED,
         configured=False, required=False, info=device.info,
     )
+    if device.info.kind is DeviceKind.CARD_READER and device.driver in READER_MODELS:
+        ids = {"vendor_id": device.info.vendor_id, "product_id": device.info.product_id}
+        try:
+            reader = create_reader(device.driver, ids, usb_backend=usb_backend)
+        except DeviceNotFound as error:
+            report.status, report.problem, report.hint = Status.MISSING, error.detail, error.technician_hint
+            return report
+        _self_test(reader, report)
+        return report
     if device.driver not in SCANNER_MODELS:
         report.status = Status.NO_DRIVER
         report.problem = f"recognised as {device.driver}; no driver for it in this version"

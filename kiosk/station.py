@@ -1,7 +1,8 @@
 """Bringing the station's devices up: the real ones from the configuration, or the simulated station.
 
 The simulated station is the whole of ``hardware_sim`` started at the other end of real wires (a
-pty for the UART fingerprint module, a pyusb backend for the USB scanner); the configuration is
+pty for the UART fingerprint module, a pyusb backend for the USB scanner, an MJPEG HTTP stream on
+127.0.0.1 for the camera); the configuration is
 then completed with the addresses the simulators chose, so everything above this module runs the
 same code whether the devices are simulated or not (ARCHITECTURE rule 1).
 """
@@ -49,6 +50,9 @@ def bring_up(config: StationConfig, *, simulate: bool = False) -> Iterator[Stati
         devices = {
             DeviceKind.FINGERPRINT: DeviceConfig(
                 DeviceKind.FINGERPRINT, "r30x", required=True, settings={"port": simulation.r30x.port}
+            ),
+            DeviceKind.CAMERA: DeviceConfig(
+                DeviceKind.CAMERA, "opencv", required=True, settings={"source": simulation.camera.url}
             ),
         }
         simulated = dataclasses.replace(config, simulated=True, devices=devices)

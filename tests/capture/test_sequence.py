@@ -52,6 +52,18 @@ def test_same_finger_replaced_is_the_same(position, placement):
     assert abs(similarity.angle_deg + placement["rotation_deg"]) <= 6, similarity
 
 
+@pytest.mark.parametrize("rotation", [-9.0, -6.0, -2.0, 12.0])
+def test_the_alignment_does_not_land_half_a_ridge_off(rotation):
+    """Citizen 2028's left little finger re-placed at these angles was missed (similarity ~0.05) while
+    the shift came from cv2.phaseCorrelate, whose 5 x 5 centroid is pulled half a ridge off by the
+    lobes of a periodic pattern at half resolution."""
+    first = compare(_signal(2028, 10, placement=(("attempt", 5),)),
+                    _signal(2028, 10, placement=(("attempt", 100 + int(rotation)), ("pressure", 0.8),
+                                                 ("rotation_deg", rotation))))
+    assert same_finger(first), first
+    assert abs(first.angle_deg + rotation) <= 6, first
+
+
 @pytest.mark.parametrize(("first", "second"), [(2, 3), (2, 7), (1, 2), (3, 7)],
                          ids=["index-middle", "right-left index", "thumb-index", "middle-left index"])
 def test_other_fingers_of_the_same_person_are_not_the_same(first, second):

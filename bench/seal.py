@@ -1,0 +1,78 @@
+"""Seal and open times for 0.2, 2 and 10 MB packets, as a ratio to raw AES-256-GCM over the same bytes.
+
+Seal = build nothing, only ``crypto.seal.seal`` (SHA-256 + ECDSA P-256 signature + SignedData
+encoding + AES-256-GCM + key transport); open = ``crypto.seal.open_sealed`` (decrypt, verify the
+signature and the chain).  The packet content is a real packet ZIP (synthetic record) padded with
+random bytes in DG2 up to the size.  Raw = ``AESGCM.encrypt``/``decrypt`` of the same bytes.
+Medians over several runs, for both registry key kinds (ECDH P-256 and RSA-3072 OAEP).
+
+    .venv/bin/python bench/seal.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from importlib.util import module_from_spec, spec_from_file_location
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from crypto.keys import RecipientKey, load_certificate
+from crypto.pki import StationSubject, create_dev_pki
+from crypto.seal import open_sealed, seal
+from crypto.trust import TrustStore
+from kiosk.packet import build_packet
+
+SIZES_MB = (0.2, 2.0, 10.0)
+
+
+def _synthetic():
+    spec = spec_from_file_location("synthetic_enrolment", Path(__file__).parents[1] / "tests" / "e2e" / "synthetic.py")
+    module = module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["synthetic_enrolment"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _median_ms(function, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    synthetic = _synthetic()
+    base = len(build_packet(synthetic.record(fingers=0, cheap=True)))
+    with tempfile.TemporaryDirectory() as folder:
+        print(f"{'registry key':12} {'size':>7} {'seal ms':>8} {'open ms':>8} {'AES-GCM enc':>11} {'dec ms':>7} "
+              f"{'seal/raw':>8} {'open/raw':>8}")
+        for kind in ("ec", "rsa"):
+            pki = create_dev_pki(Path(folder) / kind, StationSubject("BENCH-1", "40", "412"), registry_key_type=kind)
+            signer = pki.station_signer()
+            recipient_certificate = load_certificate(pki.registry_certificate)
+            recipient = RecipientKey.from_files(pki.registry_key, pki.registry_certificate)
+            trust = TrustStore([load_certificate(pki.station_ca)])
+            for size_mb in SIZES_MB:
+                target = int(size_mb * 1_000_000)
+                content = build_packet(synthetic.record(fingers=0, cheap=True, padding=max(0, target - base)))
+                runs = 30 if size_mb < 1 else 10 if size_mb < 5 else 5
+                sealed = seal(content, signer, recipient_certificate)
+                seal_ms = _median_ms(lambda: seal(content, signer, recipient_certificate), runs)  # noqa: B023
+                open_ms = _median_ms(lambda: open_sealed(sealed, recipient, trust), runs)  # noqa: B023
+                key, nonce = AESGCM.generate_key(256), os.urandom(12)
+                ciphertext = AESGCM(key).encrypt(nonce, content, None)
+                enc_ms = _median_ms(lambda: AESGCM(key).encrypt(nonce, content, None), runs)  # noqa: B023
+                dec_ms = _median_ms(lambda: AESGCM(key).decrypt(nonce, ciphertext, None), runs)  # noqa: B023
+                print(f"{kind:12} {len(content) / 1e6:5.2f}MB {seal_ms:8.2f} {open_ms:8.2f} {enc_ms:11.2f} "
+                      f"{dec_ms:7.2f} {seal_ms / enc_ms:8.1f} {open_ms / dec_ms:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

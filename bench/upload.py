@@ -1,0 +1,124 @@
+"""Uploads per second of 2 MB sealed packets to a local receiver over TLS with client certificates.
+
+The receiver runs as its own process (``enrol receiver serve``: uvicorn, TLS, client-certificate
+verification, decrypt + verify + manifest check + durable store + signed receipt per packet).
+Stations are threads, each with its own HTTPS connection and the station's client certificate;
+each PUT's receipt is verified as the uploader does.  Packets are sealed beforehand (distinct ids),
+so only the upload is timed.  MOSIP publishes 0.97 packets/s for its registration processor at
+30 concurrent clients (for comparison only: different hardware and work per packet).
+
+    .venv/bin/python bench/upload.py [--packets 60] [--clients 1,4,30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from importlib.util import module_from_spec, spec_from_file_location
+from pathlib import Path
+
+import httpx
+
+from crypto.receipt import verify_receipt
+from crypto.seal import seal
+from kiosk.config import load_config
+from kiosk.outbox.identity import load_identity
+from kiosk.packet import build_packet
+
+
+def _synthetic():
+    spec = spec_from_file_location("synthetic_enrolment", Path(__file__).parents[1] / "tests" / "e2e" / "synthetic.py")
+    module = module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["synthetic_enrolment"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--packets", type=int, default=60, help="packets per concurrency level")
+    parser.add_argument("--clients", default="1,4,30", help="concurrency levels, comma-separated")
+    args = parser.parse_args()
+    synthetic = _synthetic()
+    with tempfile.TemporaryDirectory() as folder:
+        port = synthetic.free_port()
+        config_file = Path(folder) / "station.toml"
+        config_file.write_text(f'[station]\nid = "NA-HUNGDUNG-01"\n[paths]\ndata_dir = "{folder}/data"\n'
+                               f'[receiver]\nport = {port}\n[outbox]\nreceiver_url = "https://127.0.0.1:{port}"\n')
+        config = load_config(config_file)
+        identity = load_identity(config)
+        base = len(build_packet(synthetic.record(fingers=0, cheap=True)))
+        levels = [int(n) for n in args.clients.split(",")]
+        packets = []
+        for _ in range(args.packets * len(levels)):
+            record = synthetic.record(fingers=0, cheap=True, padding=2_000_000 - base)
+            packets.append((str(record.packet_id), seal(build_packet(record), identity.signer,
+                                                        identity.registry_certificate, chain=identity.chain)))
+        enrol = str(Path(sys.executable).with_name("enrol"))
+        server = subprocess.Popen([enrol, "--config", str(config_file), "receiver", "serve"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            _wait_for(identity, port)
+            print(f"packet size {len(packets[0][1]) / 1e6:.2f} MB sealed; receiver pid {server.pid}")
+            print(f"{'clients':>7} {'packets':>7} {'seconds':>8} {'packets/s':>9} {'MB/s':>6}")
+            for level in levels:
+                batch, packets = packets[:args.packets], packets[args.packets:]
+                elapsed = _run(identity, port, batch, level)
+                print(f"{level:7d} {len(batch):7d} {elapsed:8.2f} {len(batch) / elapsed:9.2f} "
+                      f"{len(batch) * 2 / elapsed:6.1f}")
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def _wait_for(identity, port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with httpx.Client(verify=identity.ssl_context()) as client:
+                if client.get(f"https://127.0.0.1:{port}/health").status_code == 200:
+                    return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("receiver did not start")
+
+
+def _run(identity, port: int, batch: list[tuple[str, bytes]], clients: int) -> float:
+    queue = list(batch)
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def station() -> None:
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=identity.ssl_context(), timeout=120) as client:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    packet_id, sealed = queue.pop()
+                response = client.put(f"/v1/packets/{packet_id}", content=sealed)
+                if response.status_code != 201:
+                    failures.append(f"{packet_id}: {response.status_code} {response.text[:120]}")
+                    continue
+                verify_receipt(response.content, identity.receipt_trust, packet_id=packet_id,
+                               sealed_sha256=hashlib.sha256(sealed).hexdigest())
+
+    threads = [threading.Thread(target=station) for _ in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} uploads failed: {failures[:3]}")
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""Reading an identity card's chip: the whole ICAO 9303 flow, from power-on to an
+:class:`IdentityDocument` with every verification step.
+
+1. Power on, SELECT the eMRTD application (AID A0000002471001, 9303-10 3.6.1).
+2. BAC with the MRZ information (:mod:`capture.document.bac`).  For a CCCD whose officer typed the
+   12-digit ID, :func:`cccd_access` offers the two document-number conventions, most likely first
+   (docs/cccd.md); the one the chip accepts is recorded in the BAC step.
+3. Under secure messaging, read EF.COM, the data groups and EF.SOD: the first READ BINARY names
+   the file by its short EF identifier (P1 = 0x80 | SFI, 9303-10 3.6.2 - saves a SELECT), the
+   rest follow at offsets, ``chunk_size`` bytes at a time, or the whole file in one extended-length
+   READ BINARY when the reader and card carry it.  A chip that refuses short EF identifiers is
+   read with SELECT EF by file identifier instead.
+4. Passive authentication (:mod:`capture.document.passive_auth`), then the CCCD consistency
+   checks: the MRZ's document number and optional data against DG13's ID number, DG1 against
+   DG13 for birth date and sex, and the ID number's own rules (:mod:`capture.document.personal_id`).
+
+Chunk size: 0xDF (223) is the largest plain chunk whose protected response (DO87 of 225 + DO99 +
+DO8E = 242 bytes) fits a short response APDU; 0xFF needs 275 bytes and so a GET RESPONSE round.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from capture.document import bac, tlv
+from capture.document.identity import DocumentSource, IdentityDocument, VerificationStep
+from capture.document.lds import LDS_FILES, LdsError, parse_dg1, parse_dg2, parse_dg13, parse_ef_com
+from capture.document.mrz import Mrz, MrzError, MrzInformation, cccd_document_numbers, cccd_personal_id, mrz_date
+from capture.document.passive_auth import TrustStore, passive_authentication
+from capture.document.personal_id import PersonalIdError, check_personal_id
+from capture.document.secure_messaging import SecureMessaging
+from drivers.errors import N_, Cancelled
+from drivers.smartcard.base import EXTENDED_MAX_LE, CardReader, CommandAPDU, ResponseAPDU
+
+EMRTD_AID = bytes.fromhex("A0000002471001")
+DEFAULT_CHUNK = 0xDF
+#: READ BINARY with INS B0 addresses at most 15 bits of offset (ISO/IEC 7816-4 11.2.3).
+MAX_B0_OFFSET = 0x7FFF
+SW_FILE_NOT_FOUND = 0x6A82
+
+
+class ChipError(Exception):
+    """The chip answered a command with an unexpected status word."""
+
+    citizen_message = N_("The card's chip could not be read. Please try again, holding the card still.")
+    technician_hint = "An unexpected status word from the chip; the traffic log has the exchange."
+
+    def __init__(self, detail: str, *, sw: int | None = None) -> None:
+        self.sw = sw
+        super().__init__(detail)
+
+
+class NotAnEmrtd(ChipError):
+    """The card has no ICAO 9303 application."""
+
+    citizen_message = N_("This card has no identity chip the station can read.")
+    technician_hint = "SELECT of the eMRTD application (A0000002471001) was refused: not an ICAO 9303 card."
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read: the plain bytes per READ BINARY (1-65536), or whole files with extended length."""
+
+    chunk_size: int = DEFAULT_CHUNK
+    extended: bool = False
+    data_groups: tuple[str, ...] = ("DG1", "DG2", "DG13")
+    use_short_ef_id: bool = True
+
+
+def cccd_access(personal_id: str, birth_date: str, expiry_date: str) -> list[MrzInformation]:
+    """The BAC keys to try for a CCCD from its 12-digit ID and YYMMDD dates, most likely first."""
+    return [MrzInformation(number, birth_date, expiry_date) for number in cccd_document_numbers(personal_id)]
+
+
+class _Session:
+    """A reader, a secure-messaging session over it, and the caller's cancel event."""
+
+    def __init__(self, reader: CardReader, cancel: threading.Event | None) -> None:
+        self.reader = reader
+        self.cancel = cancel or threading.Event()
+        self.sm: SecureMessaging | None = None
+
+    def send(self, command: CommandAPDU) -> ResponseAPDU:
+        if self.cancel.is_set():
+            raise Cancelled("reading the card was cancelled")
+        if self.sm is None:
+            return self.reader.transmit(command)
+        return self.sm.transmit(self.reader, command)
+
+    def select_application(self) -> None:
+        answer = self.send(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, EMRTD_AID))
+        if not answer.ok:
+            raise NotAnEmrtd(f"SELECT eMRTD application answered {answer.sw:04X}", sw=answer.sw)
+
+
+def _authenticate(session: _Session, access: Sequence[MrzInformation]) -> VerificationStep:
+    """BAC with each candidate in turn; the last refusal is raised if none is accepted."""
+    refused: list[str] = []
+    for index, info in enumerate(access):
+        if index:
+            session.sm = None
+            session.select_application()  # a fresh start after a refused EXTERNAL AUTHENTICATE
+        try:
+            keys = bac.authenticate(session.reader, info)
+        except bac.BacError as error:
+            refused.append(info.document_number)
+            if index == len(access) - 1:
+                raise bac.BacError(f"BAC refused for document number(s) {', '.join(refused)}: {error}",
+                                   sw=error.sw) from error
+            continue
+        session.sm = SecureMessaging.from_session(keys)
+        tried = f" (refused first: {', '.join(refused)})" if refused else ""
+        return VerificationStep("BAC", True, f"document number {info.document_number}{tried}")
+    raise ValueError("no MRZ information to authenticate with")
+
+
+def read_file(session: _Session, name: str, options: ReadOptions) -> bytes:
+    """One LDS file, whole, under secure messaging."""
+    _, sfi, _ = LDS_FILES[name]
+    first_le = EXTENDED_MAX_LE if options.extended else options.chunk_size
+    if options.use_short_ef_id:
+        answer = session.send(CommandAPDU(0x00, 0xB0, 0x80 | sfi, 0x00, le=first_le))
+    else:
+        answer = None
+    if answer is None or (not answer.ok and answer.sw != SW_FILE_NOT_FOUND):
+        fid = LDS_FILES[name][0].to_bytes(2, "big")
+        selected = session.send(CommandAPDU(0x00, 0xA4, 0x02, 0x0C, fid))
+        if selected.sw == SW_FILE_NOT_FOUND:
+            raise LdsError(name, "the chip has no such file")
+        if not selected.ok:
+            raise ChipError(f"SELECT {name} answered {selected.sw:04X}", sw=selected.sw)
+        answer = session.send(CommandAPDU(0x00, 0xB0, 0x00, 0x00, le=first_le))
+    if answer.sw == SW_FILE_NOT_FOUND:
+        raise LdsError(name, "the chip has no such file")
+    if not answer.ok:
+        raise ChipError(f"READ BINARY {name} answered {answer.sw:04X}", sw=answer.sw)
+    data = bytearray(answer.data)
+    try:
+        header_size, value_size = tlv.header(bytes(data))
+    except tlv.TlvError as error:
+        raise LdsError(name, f"file header: {error}") from error
+    total = header_size + value_size
+    while len(data) < total:
+        offset = len(data)
+        if offset > MAX_B0_OFFSET:
+            raise LdsError(name, f"{total} bytes: offsets past 32767 need READ BINARY B1, which this reader "
+                                 "does not send")
+        wanted = total - offset if options.extended else min(options.chunk_size, total - offset)
+        answer = session.send(CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, le=min(wanted, EXTENDED_MAX_LE)))
+        if not answer.ok:
+            raise ChipError(f"READ BINARY {name} at {offset} answered {answer.sw:04X}", sw=answer.sw)
+        if not answer.data:
+            raise LdsError(name, f"the chip returned no data at offset {offset} of {total}")
+        data += answer.data
+    return bytes(data[:total])
+
+
+def read_identity_document(reader: CardReader, access: MrzInformation | Sequence[MrzInformation],
+                           trust: TrustStore, *, options: ReadOptions | None = None,
+                           cancel: threading.Event | None = None, today: date | None = None) -> IdentityDocument:
+    """Read and verify the card on ``reader`` (which must be open, with a card present).
+
+    Raises BacError (wrong MRZ information), CardRemoved and other DeviceErrors, SecureMessagingError,
+    LdsError or ChipError - typed, so that the kiosk can say what happened; a card whose data does
+    not verify is *returned*, with the failing steps, and ``verified`` False.
+    """
+    options = options or ReadOptions()
+    candidates = [access] if isinstance(access, MrzInformation) else list(access)
+    session = _Session(reader, cancel)
+    reader.power_on()
+    try:
+        session.select_application()
+        steps = [_authenticate(session, candidates)]
+        files = {"COM": read_file(session, "COM", options)}
+        com = parse_ef_com(files["COM"])
+        for name in options.data_groups:
+            if name in com.data_groups:
+                files[name] = read_file(session, name, options)
+        files["SOD"] = read_file(session, "SOD", options)
+    finally:
+        reader.power_off()
+    steps += passive_authentication(files["SOD"], {n: d for n, d in files.items() if n.startswith("DG")}, trust)
+    mrz = parse_dg1(files["DG1"]) if "DG1" in files else None
+    demographics = parse_dg13(files["DG13"]) if "DG13" in files else {}
+    if mrz is not None and not demographics:
+        demographics = {"full_name": f"{mrz.surname} {mrz.given_names}".strip(), "sex": mrz.sex,
+                        "nationality": mrz.nationality}
+    personal_id = demographics.get("personal_id") or (cccd_personal_id(mrz) if mrz else None) or ""
+    steps += _cccd_checks(mrz, demographics, personal_id, today or date.today())
+    portrait = None
+    if "DG2" in files:
+        faces = parse_dg2(files["DG2"])
+        portrait = faces[0].as_jpeg() if faces else None
+    return IdentityDocument(
+        personal_id=personal_id, source=DocumentSource.CHIP, demographics=demographics,
+        read_at=datetime.now(UTC), mrz=mrz.text if mrz else None, data_groups=files, portrait_jpeg=portrait,
+        verification=tuple(steps), data_groups_present=com.data_groups,
+    )
+
+
+def _cccd_checks(mrz: Mrz | None, demographics: dict[str, str], personal_id: str,
+                 today: date) -> list[VerificationStep]:
+    """The CCCD conventions checked on this card's own data (docs/cccd.md)."""
+    if not personal_id:
+        return []
+    steps = []
+    if mrz is not None:
+        problems = []
+        if mrz.document_number not in cccd_document_numbers(personal_id):
+            problems.append(f"MRZ document number {mrz.document_number} is neither the first nor the last "
+                            f"nine digits of {personal_id}")
+        elif mrz.document_number != personal_id[3:]:
+            problems.append(f"MRZ document number {mrz.document_number} is the first nine digits of the ID, "
+                            "not the last nine seen on other cards")
+        try:
+            in_optional_data = cccd_personal_id(mrz)
+        except MrzError as error:
+            in_optional_data = None
+            problems.append(str(error))
+        if in_optional_data not in (None, personal_id):
+            problems.append(f"MRZ optional data holds {in_optional_data}, DG13 holds {personal_id}")
+        card_birth = _dg13_date(demographics.get("date_of_birth", ""))
+        if card_birth is not None and card_birth.strftime("%y%m%d") != mrz.birth_date:
+            problems.append(f"DG13 birth date {card_birth:%d/%m/%Y} differs from the MRZ's {mrz.birth_date}")
+        sex = {"Nam": "M", "Nữ": "F"}.get(demographics.get("sex", ""), mrz.sex)
+        if sex != mrz.sex:
+            problems.append(f"DG13 sex {demographics.get('sex')} differs from the MRZ's {mrz.sex}")
+        steps.append(VerificationStep("MRZ and DG13 agree", not problems, "; ".join(problems) or
+                                      f"document number = last 9 digits of {personal_id}; full ID in the "
+                                      "optional data; birth date and sex match"))
+    birth = _dg13_date(demographics.get("date_of_birth", ""))
+    if birth is None and mrz is not None:
+        birth = mrz_date(mrz.birth_date, future=False, today=today)
+    try:
+        mismatches = check_personal_id(personal_id, birth_date=birth, sex=demographics.get("sex") or
+                                       (mrz.sex if mrz else None))
+    except PersonalIdError as error:
+        return [*steps, VerificationStep("Personal ID number rules", False, str(error))]
+    steps.append(VerificationStep("Personal ID number rules", not mismatches,
+                                  "; ".join(str(m) for m in mismatches) or
+                                  "province code, century and sex digit, and birth year agree"))
+    return steps
+
+
+def _dg13_date(text: str) -> date | None:
+    """A DG13 date (dd/mm/yyyy, as printed on the card), or None if absent or not a date."""
+    try:
+        return datetime.strptime(text, "%d/%m/%Y").date()
+    except ValueError:
+        return None

@@ -1,0 +1,99 @@
+"""Secure messaging after BAC (ICAO Doc 9303-11 9.8, worked example in Appendix D.4).
+
+Command: ``CLA | 0x0C``; the data, padded (method 2) and encrypted with KSenc, travels in DO87
+(``87 L 01 || cryptogram``); Le travels in DO97; DO8E carries the MAC (KSmac, MAC algorithm 3) over
+``SSC || pad(CLA INS P1 P2) || DO87 || DO97``.  The protected APDU asks for Le ``00`` (``0000``
+when it is extended).  Response: DO87 (data), DO99 (the status word) and DO8E (the MAC over
+``SSC || DO87 || DO99``).  The send sequence counter is incremented before each command and before
+each response is checked, so one lost or replayed message breaks every MAC after it - which is the
+point: a chip answer that does not check ends the session (9303-11 9.8.6).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from capture.document import bac
+from capture.document.tlv import TlvError, encode_tlv, iter_tlvs
+from drivers.errors import N_
+from drivers.smartcard.base import EXTENDED_MAX_LE, SHORT_MAX_LE, CardReader, CommandAPDU, ResponseAPDU
+
+
+class SecureMessagingError(Exception):
+    """A protected response that does not check (MAC, structure or padding): the session is over."""
+
+    citizen_message = N_("The card's answer could not be verified. Please hold the card still and try again.")
+    technician_hint = "A secure-messaging MAC or structure failed; the chip session was abandoned."
+
+
+class SecureMessaging:
+    """One secure-messaging session: the keys and the send sequence counter (SSC)."""
+
+    def __init__(self, ks_enc: bytes, ks_mac: bytes, ssc: bytes) -> None:
+        self.ks_enc = ks_enc
+        self.ks_mac = ks_mac
+        self.ssc = int.from_bytes(ssc, "big")
+
+    @classmethod
+    def from_session(cls, keys: bac.SessionKeys) -> SecureMessaging:
+        return cls(keys.ks_enc, keys.ks_mac, keys.ssc)
+
+    def _next_ssc(self) -> bytes:
+        self.ssc = (self.ssc + 1) % (1 << 64)
+        return self.ssc.to_bytes(8, "big")
+
+    def protect(self, command: CommandAPDU) -> CommandAPDU:
+        """The protected form of ``command`` (increments the SSC)."""
+        cla = command.cla | 0x0C
+        header = bytes([cla, command.ins, command.p1, command.p2])
+        do87 = b""
+        if command.data:
+            do87 = encode_tlv(0x87, b"\x01" + bac.encrypt(self.ks_enc, bac.pad(command.data)))
+        do97 = b""
+        extended = command.needs_extended
+        if command.le is not None:
+            le_bytes = 2 if command.le > SHORT_MAX_LE else 1
+            do97 = encode_tlv(0x97, (command.le % (1 << (8 * le_bytes))).to_bytes(le_bytes, "big"))
+        mac = bac.retail_mac(self.ks_mac, self._next_ssc() + bac.pad(header) + do87 + do97)
+        body = do87 + do97 + encode_tlv(0x8E, mac)
+        return CommandAPDU(cla, command.ins, command.p1, command.p2, body,
+                           EXTENDED_MAX_LE if extended else SHORT_MAX_LE)
+
+    def unprotect(self, response: ResponseAPDU) -> ResponseAPDU:
+        """The plain response inside a protected one (increments the SSC).  A bare status word
+        without data is an error the chip reported outside SM (9303-11 9.8.6.2: e.g. 6987/6988 for
+        missing or wrong SM objects); it is returned as is for the caller to report, and the SSC
+        is not trusted any more."""
+        ssc = self._next_ssc()
+        if not response.data:
+            if response.ok:
+                raise SecureMessagingError("a protected response without secure-messaging objects")
+            return response
+        try:
+            objects = list(iter_tlvs(response.data))
+        except TlvError as error:
+            raise SecureMessagingError(f"malformed protected response: {error}") from error
+        tags = [o.tag for o in objects]
+        if tags not in ([0x87, 0x99, 0x8E], [0x99, 0x8E]):
+            raise SecureMessagingError(f"protected response has objects {[f'{t:X}' for t in tags]}, "
+                                       "expected [87] 99 8E")
+        mac_input = b"".join(response.data[o.start : o.end] for o in objects[:-1])
+        if not hmac.compare_digest(bac.retail_mac(self.ks_mac, ssc + mac_input), objects[-1].value):
+            raise SecureMessagingError("the response MAC does not check")
+        status = objects[-2].value
+        if len(status) != 2:
+            raise SecureMessagingError(f"DO99 holds {len(status)} bytes, expected the 2-byte status word")
+        data = b""
+        if objects[0].tag == 0x87:
+            cryptogram = objects[0].value
+            if not cryptogram or cryptogram[0] != 0x01 or (len(cryptogram) - 1) % bac.BLOCK:
+                raise SecureMessagingError("DO87 is not padding-indicator 01 + whole 3DES blocks")
+            try:
+                data = bac.unpad(bac.decrypt(self.ks_enc, cryptogram[1:]))
+            except ValueError as error:
+                raise SecureMessagingError(f"decrypted data: {error}") from error
+        return ResponseAPDU(data, status[0], status[1])
+
+    def transmit(self, reader: CardReader, command: CommandAPDU) -> ResponseAPDU:
+        """Send ``command`` protected over ``reader`` and return the checked plain response."""
+        return self.unprotect(reader.transmit(self.protect(command)))

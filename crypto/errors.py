@@ -1,0 +1,75 @@
+"""Typed errors of sealing and opening, each with a stable ``code`` the receiver returns to stations.
+
+The codes are part of the wire contract (``docs/packet-format.md``): a station reads them to tell a
+packet that will never be accepted (tampered, wrong recipient) from a problem of the moment.
+``crypto`` imports no product package, so these messages are plain English for the technician and
+the registry's operators; the kiosk shows its own translated text for the citizen.
+"""
+
+from __future__ import annotations
+
+
+class CryptoError(Exception):
+    """Base of every error of this package."""
+
+    code = "crypto-error"
+
+
+class KeyStoreError(CryptoError):
+    """A key or certificate cannot be loaded, unlocked or used (wrong passphrase, missing token, mismatch)."""
+
+    code = "key-store"
+
+
+class CertificateMismatch(KeyStoreError):
+    """The certificate offered does not belong to the key, or does not chain to the expected CA."""
+
+    code = "certificate-mismatch"
+
+
+class PacketError(CryptoError):
+    """A sealed packet was refused.  Subclasses say why; ``code`` goes back to the station."""
+
+    code = "malformed"
+
+
+class MalformedPacket(PacketError):
+    """The bytes are not the CMS structure a sealed packet must be."""
+
+    code = "malformed"
+
+
+class WrongRecipient(PacketError):
+    """The packet is not encrypted for any key this side holds."""
+
+    code = "wrong-recipient"
+
+
+class TamperedPacket(PacketError):
+    """Decryption or the signature check failed: the bytes changed after sealing."""
+
+    code = "tampered"
+
+
+class UnknownSigner(PacketError):
+    """The signer's certificate does not chain to a trusted CA (an unknown station)."""
+
+    code = "unknown-station"
+
+
+class CertificateExpired(PacketError):
+    """A certificate of the chain was not valid at the signing time."""
+
+    code = "certificate-expired"
+
+
+class CertificateRevoked(PacketError):
+    """The signer's certificate is on the configured CRL."""
+
+    code = "certificate-revoked"
+
+
+class ManifestMismatch(PacketError):
+    """The packet opened and verified, but its manifest disagrees with its files or its id."""
+
+    code = "manifest-mismatch"

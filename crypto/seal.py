@@ -1,0 +1,37 @@
+"""Seal and open a packet: CMS SignedData (station key) inside CMS AuthEnvelopedData (registry's key).
+
+Sign-then-encrypt: the signature is on the plaintext, so the registry keeps a verifiable statement
+of what the station captured even after decryption, and nobody on the way learns who the citizen
+is — or even which station signed, since the certificate is inside the encryption.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from cryptography import x509
+
+from crypto import envelope, signed_data
+from crypto.errors import MalformedPacket
+from crypto.keys import RecipientKey, Signer
+from crypto.signed_data import SignedContent
+from crypto.trust import TrustStore
+
+SEALED_SUFFIX = ".p7m"
+"""File suffix of a sealed packet: S/MIME's for CMS enveloped content (RFC 8551 §3.2.2)."""
+
+
+def seal(content: bytes, signer: Signer, recipient: x509.Certificate, *,
+         chain: Sequence[x509.Certificate] = (), signing_time: datetime | None = None) -> bytes:
+    """Sign ``content`` with the station's key, then encrypt it for the registry's certificate."""
+    signed = signed_data.sign(content, signer, chain=chain, signing_time=signing_time)
+    return envelope.envelope(signed, recipient, content_type="signed_data")
+
+
+def open_sealed(sealed: bytes, recipient: RecipientKey, trust: TrustStore) -> SignedContent:
+    """Decrypt and verify a sealed packet; raises a :class:`crypto.errors.PacketError` subclass on refusal."""
+    opened = envelope.open_envelope(sealed, recipient)
+    if opened.content_type != "signed_data":
+        raise MalformedPacket(f"the encrypted content is {opened.content_type}, not a signed packet")
+    return signed_data.verify(opened.content, trust)

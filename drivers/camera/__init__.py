@@ -1,0 +1,1 @@
+"""Cameras: one interface (``base``), the OpenCV driver, and models chosen by name (``models``)."""

@@ -1,0 +1,1 @@
+"""Smart-card readers: CCID over pyusb, PC/SC through pcscd (pyscard)."""

@@ -1,0 +1,524 @@
+"""A simulated eMRTD chip (a CCCD): the ICAO 9303 application with BAC and secure messaging, its
+LDS files built from a synthetic citizen, and EF.SOD signed by a test Document Signer under a
+test CSCA made for the run.
+
+This is the chip's end of the wire, written from ICAO Doc 9303 parts 10 and 11 and ISO/IEC 7816-4
+independently of the station's reading code (ARCHITECTURE.md): its own TLV encoder, its own BAC and
+secure-messaging arithmetic.  It takes raw command APDUs and gives raw response APDUs, so any
+carrier can hold it - the CCID reader simulator (USB) or the vpcd client (PC/SC).
+
+Commands: SELECT (AID A0000002471001, EF by file identifier), GET CHALLENGE, EXTERNAL AUTHENTICATE,
+READ BINARY (offset in P1-P2, or a short EF identifier in P1 with the offset in P2), GET RESPONSE.
+Before BAC the files answer 6982 (security status not satisfied).  A protected response longer
+than the command's Le maximum (256 for a short APDU) is delivered in parts with ``61 xx`` and
+GET RESPONSE, as ISO/IEC 7816-4 7.6.1 allows; a 0xFF-byte read needs that, a 0xDF one does not.
+A secure-messaging object that does not check ends the session with 6988 (9303-11 9.8.6.2).
+
+Faults for tests: :meth:`EmrtdChip.garbage_next` (the next response is random bytes),
+``busy_s`` (each command takes that long: a slow card, which a CCID reader covers with time
+extensions), and a tampered data group (:func:`build_files` ``tamper=``) that the SOD no longer
+matches.  Removing the card is the carrier's business (hardware_sim.ccid, hardware_sim.vpcd).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import os
+import threading
+from dataclasses import dataclass
+
+import cv2
+from asn1crypto import algos, cms, core
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.x509.oid import NameOID
+
+from hardware_sim.citizens import Citizen, face_pixels
+
+AID = bytes.fromhex("A0000002471001")
+#: Contactless ATR as a PC/SC reader synthesises it for an ISO 14443-4 card (PC/SC part 3,
+#: 3.1.3.2.3): 3B 8n 80 01, n historical bytes, TCK.  The historical bytes here are arbitrary.
+HISTORICAL_BYTES = bytes.fromhex("4343434443484950")  # "CCCDCHIP"
+ID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
+#: DG13 object identifier as community decoders show it (shared/reference/icao9303-and-cccd.md).
+DG13_OID = bytes.fromhex("06052800D2160108")[2:]  # 1.0.10646.1.0.8
+
+#: name -> (file identifier, short EF identifier, LDS tag)
+FILES = {
+    "COM": (0x011E, 0x1E, 0x60), "SOD": (0x011D, 0x1D, 0x77), "DG1": (0x0101, 0x01, 0x61),
+    "DG2": (0x0102, 0x02, 0x75), "DG13": (0x010D, 0x0D, 0x6D),
+}
+
+SW_OK = b"\x90\x00"
+SW_WRONG_LENGTH = b"\x67\x00"
+SW_SECURITY = b"\x69\x82"
+SW_CONDITIONS = b"\x69\x85"
+SW_SM_WRONG = b"\x69\x88"
+SW_NOT_FOUND = b"\x6a\x82"
+SW_AUTH_FAILED = b"\x63\x00"
+SW_WRONG_P1P2 = b"\x6b\x00"
+SW_INS = b"\x6d\x00"
+SW_CLA = b"\x6e\x00"
+
+
+def atr() -> bytes:
+    """The chip's ATR, with TCK."""
+    body = bytes([0x80 | len(HISTORICAL_BYTES), 0x80, 0x01]) + HISTORICAL_BYTES
+    check = 0
+    for byte in body:
+        check ^= byte
+    return b"\x3b" + body + bytes([check])
+
+
+# --------------------------------------------------------------------------- DER / TLV, chip side
+
+
+def tlv(tag: int, value: bytes) -> bytes:
+    if len(value) < 0x80:
+        length = bytes([len(value)])
+    elif len(value) < 0x100:
+        length = bytes([0x81, len(value)])
+    elif len(value) < 0x10000:
+        length = b"\x82" + len(value).to_bytes(2, "big")
+    else:
+        length = b"\x83" + len(value).to_bytes(3, "big")
+    return tag.to_bytes((tag.bit_length() + 7) // 8 or 1, "big") + length + value
+
+
+# --------------------------------------------------------------------------- the test PKI
+
+
+@dataclass(frozen=True)
+class TestPki:
+    """A country signing CA and one Document Signer under it, made fresh for the run."""
+
+    csca_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    csca_certificate: x509.Certificate
+    ds_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    ds_certificate: x509.Certificate
+
+    def csca_pem(self) -> bytes:
+        return self.csca_certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Simulated Ministry of Public Security"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def make_pki(*, algorithm: str = "ecdsa", csca_name: str = "Test CSCA Vietnam") -> TestPki:
+    """A CSCA (self-signed, CA) and a Document Signer certificate it issued.  ``algorithm``:
+    ``"ecdsa"`` (P-256) or ``"rsa"`` (2048-bit)."""
+    def key() -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+        if algorithm == "rsa":
+            return rsa.generate_private_key(65537, 2048)
+        return ec.generate_private_key(ec.SECP256R1())
+
+    now = dt.datetime.now(dt.UTC)
+    csca_key, ds_key = key(), key()
+    csca = (x509.CertificateBuilder().subject_name(_name(csca_name)).issuer_name(_name(csca_name))
+            .public_key(csca_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=15 * 365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(csca_key.public_key()), critical=False)
+            .sign(csca_key, hashes.SHA256()))
+    ds = (x509.CertificateBuilder().subject_name(_name("Test Document Signer 01")).issuer_name(csca.subject)
+          .public_key(ds_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=10 * 365))
+          .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+          .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(csca_key.public_key()), critical=False)
+          .sign(csca_key, hashes.SHA256()))
+    return TestPki(csca_key, csca, ds_key, ds)
+
+
+@functools.lru_cache(maxsize=1)
+def run_pki() -> TestPki:
+    """The test PKI of this run (one per process, made on first use)."""
+    return make_pki()
+
+
+# --------------------------------------------------------------------------- LDS files
+
+
+class _DataGroupHash(core.Sequence):
+    _fields = [("dataGroupNumber", core.Integer), ("dataGroupHashValue", core.OctetString)]
+
+
+class _DataGroupHashes(core.SequenceOf):
+    _child_spec = _DataGroupHash
+
+
+class _LdsSecurityObject(core.Sequence):
+    _fields = [("version", core.Integer), ("hashAlgorithm", algos.DigestAlgorithm),
+               ("dataGroupHashValues", _DataGroupHashes)]
+
+
+def _ef_com(tags: bytes) -> bytes:
+    return tlv(0x60, tlv(0x5F01, b"0107") + tlv(0x5F36, b"040000") + tlv(0x5C, tags))
+
+
+def _dg1(citizen: Citizen) -> bytes:
+    return tlv(0x61, tlv(0x5F1F, "".join(citizen.mrz_lines).encode("ascii")))
+
+
+def face_record(image: bytes, width: int, height: int, *, jpeg2000: bool) -> bytes:
+    """An ISO/IEC 19794-5:2005 facial record with one image and no feature points."""
+    information = (b"\x00\x00"          # feature points
+                   + b"\x00\x00\x00"     # gender, eye colour, hair colour: unspecified
+                   + b"\x00\x00\x00"     # feature mask
+                   + b"\x00\x00"         # expression
+                   + b"\x00\x00\x00"     # pose angles
+                   + b"\x00\x00\x00")    # pose angle uncertainty
+    image_info = (bytes([1, 1 if jpeg2000 else 0]) + width.to_bytes(2, "big") + height.to_bytes(2, "big")
+                  + bytes([1, 2]) + b"\x00\x00" + b"\x00\x00")  # full frontal; sRGB; digital still camera
+    block = information + image_info + image
+    face = (4 + len(block)).to_bytes(4, "big") + block
+    return b"FAC\x00" + b"010\x00" + (14 + len(face)).to_bytes(4, "big") + b"\x00\x01" + face
+
+
+def _dg2(*, jpeg2000: bool) -> bytes:
+    pixels = cv2.cvtColor(face_pixels(), cv2.COLOR_RGB2BGR)
+    extension, options = (".jp2", [cv2.IMWRITE_JPEG2000_COMPRESSION_X1000, 60]) if jpeg2000 else (
+        ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 85])
+    ok, encoded = cv2.imencode(extension, pixels, options)
+    if not ok:
+        raise RuntimeError(f"OpenCV cannot encode {extension}")
+    height, width = pixels.shape[:2]
+    header = (tlv(0x80, b"\x01\x01") + tlv(0x81, b"\x02") + tlv(0x87, b"\x01\x01") + tlv(0x88, b"\x00\x08"))
+    instance = tlv(0x7F60, tlv(0xA1, header) + tlv(0x5F2E, face_record(encoded.tobytes(), width, height,
+                                                                          jpeg2000=jpeg2000)))
+    return tlv(0x75, tlv(0x7F61, tlv(0x02, b"\x01") + instance))
+
+
+def _dg13(citizen: Citizen) -> bytes:
+    entries = []
+    for number, value in citizen.dg13_fields().items():
+        if isinstance(value, tuple):
+            encoded = tlv(0x30, b"".join(tlv(0x0C, v.encode("utf-8")) for v in value))
+        else:
+            encoded = tlv(0x0C, value.encode("utf-8"))
+        entries.append(tlv(0x30, tlv(0x02, bytes([number])) + encoded))
+    inner = tlv(0x02, b"\x01") + tlv(0x06, DG13_OID) + tlv(0x31, b"".join(entries))
+    return tlv(0x6D, tlv(0x30, tlv(0x30, inner)))
+
+
+def sign_sod(data_groups: dict[int, bytes], pki: TestPki, *, digest: str = "sha256") -> bytes:
+    """EF.SOD: a CMS SignedData (v3) over the LDSSecurityObject of ``data_groups`` (number ->
+    encoded file), signed by the Document Signer with signed attributes (9303-10 4.6.2)."""
+    lso = _LdsSecurityObject({
+        "version": 0, "hashAlgorithm": {"algorithm": digest},
+        "dataGroupHashValues": [{"dataGroupNumber": n, "dataGroupHashValue": hashlib.new(digest, d).digest()}
+                                for n, d in sorted(data_groups.items())],
+    }).dump()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    attributes = cms.CMSAttributes([
+        {"type": "content_type", "values": [ID_LDS_SECURITY_OBJECT]},
+        {"type": "signing_time", "values": [cms.Time(name="utc_time", value=core.UTCTime(now))]},
+        {"type": "message_digest", "values": [hashlib.new(digest, lso).digest()]},
+    ])
+    to_sign = attributes.dump()  # DER as a SET (tag 31), which is what is signed
+    hash_algorithm = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}[digest]
+    if isinstance(pki.ds_key, rsa.RSAPrivateKey):
+        signature = pki.ds_key.sign(to_sign, padding.PKCS1v15(), hash_algorithm)
+        signature_algorithm = {"algorithm": f"{digest}_rsa"}
+    else:
+        signature = pki.ds_key.sign(to_sign, ec.ECDSA(hash_algorithm))
+        signature_algorithm = {"algorithm": f"{digest}_ecdsa"}
+    ds = asn1_x509.Certificate.load(pki.ds_certificate.public_bytes(serialization.Encoding.DER))
+    signed_data = cms.SignedData({
+        "version": "v3",
+        "digest_algorithms": [{"algorithm": digest}],
+        "encap_content_info": {"content_type": ID_LDS_SECURITY_OBJECT, "content": lso},
+        "certificates": [ds],
+        "signer_infos": [{
+            "version": "v1",
+            "sid": {"issuer_and_serial_number": {"issuer": ds.issuer, "serial_number": ds.serial_number}},
+            "digest_algorithm": {"algorithm": digest},
+            "signed_attrs": cms.CMSAttributes.load(to_sign),
+            "signature_algorithm": signature_algorithm,
+            "signature": signature,
+        }],
+    })
+    content_info = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
+    return tlv(0x77, content_info.dump())
+
+
+def build_files(citizen: Citizen, pki: TestPki | None = None, *, jpeg2000: bool = False,
+                tamper: str | None = None) -> dict[str, bytes]:
+    """The card's files (name -> encoded file).  ``tamper`` names a data group changed *after*
+    the SOD was signed: one letter of its content altered, as a forger editing a chip would."""
+    pki = pki or run_pki()
+    groups = {1: _dg1(citizen), 2: _dg2(jpeg2000=jpeg2000), 13: _dg13(citizen)}
+    files = {"COM": _ef_com(bytes([0x61, 0x75, 0x6D])), "DG1": groups[1], "DG2": groups[2], "DG13": groups[13],
+             "SOD": sign_sod(groups, pki)}
+    if tamper is not None:
+        original = files[tamper]
+        position = len(original) - 3
+        files[tamper] = original[:position] + bytes([original[position] ^ 0x01]) + original[position + 1 :]
+    return files
+
+
+# --------------------------------------------------------------------------- 3DES, chip side
+
+
+def _cipher(key: bytes, mode: modes.Mode) -> Cipher:
+    return Cipher(TripleDES(key + key[:8] if len(key) == 16 else key * 3), mode)
+
+
+def _pad(data: bytes) -> bytes:
+    data += b"\x80"
+    return data + b"\x00" * ((8 - len(data) % 8) % 8)
+
+
+def _mac(key: bytes, message: bytes) -> bytes:
+    """ISO/IEC 9797-1 MAC algorithm 3 with padding method 2."""
+    state = bytes(8)
+    single = _cipher(key[:8], modes.ECB()).encryptor()
+    padded = _pad(message)
+    for index in range(0, len(padded), 8):
+        state = single.update(bytes(a ^ b for a, b in zip(state, padded[index : index + 8], strict=True)))
+    state = _cipher(key[8:16], modes.ECB()).decryptor().update(state)
+    return _cipher(key[:8], modes.ECB()).encryptor().update(state)
+
+
+def _kdf(seed: bytes, counter: int) -> bytes:
+    raw = hashlib.sha1(seed + counter.to_bytes(4, "big")).digest()[:16]
+    return bytes((b & 0xFE) | (1 - bin(b & 0xFE).count("1") % 2) for b in raw)
+
+
+def _enc(key: bytes, data: bytes) -> bytes:
+    return _cipher(key, modes.CBC(bytes(8))).encryptor().update(data)
+
+
+def _dec(key: bytes, data: bytes) -> bytes:
+    return _cipher(key, modes.CBC(bytes(8))).decryptor().update(data)
+
+
+# --------------------------------------------------------------------------- the chip
+
+
+class EmrtdChip:
+    """The chip of one card: ``process(command) -> response``, both raw APDU bytes."""
+
+    def __init__(self, citizen: Citizen, *, files: dict[str, bytes] | None = None, pki: TestPki | None = None,
+                 busy_s: float = 0.0) -> None:
+        self.citizen = citizen
+        self.files = files if files is not None else build_files(citizen, pki)
+        mrz = citizen.mrz_lines
+        information = mrz[0][5:15] + mrz[1][0:7] + mrz[1][8:15]
+        seed = hashlib.sha1(information.encode()).digest()[:16]
+        self._k_enc, self._k_mac = _kdf(seed, 1), _kdf(seed, 2)
+        self.busy_s = busy_s
+        """Seconds each command takes (a slow card)."""
+        self.atr = atr()
+        self.lock = threading.Lock()
+        self._garbage: int | None = None
+        self.commands = 0
+        """Commands processed since the card was made."""
+        self.reset()
+
+    def reset(self) -> None:
+        """Power-up state: nothing selected, no session."""
+        self._application = False
+        self._challenge: bytes | None = None
+        self._session: tuple[bytes, bytes, int] | None = None  # KSenc, KSmac, SSC
+        self._selected: str | None = None
+        self._pending = b""
+
+    def garbage_next(self, *, skip: int = 0) -> None:
+        """Answer the next command (after ``skip`` more) with random bytes instead of a response."""
+        with self.lock:
+            self._garbage = skip
+
+    def process(self, command: bytes) -> bytes:
+        """Execute one command APDU."""
+        with self.lock:
+            self.commands += 1
+            response = self._process(bytes(command))
+            if self._garbage is not None:
+                if self._garbage == 0:
+                    self._garbage = None
+                    response = os.urandom(1 + os.urandom(1)[0] % 40)
+                else:
+                    self._garbage -= 1
+            return response
+
+    # ---- APDU parsing (ISO/IEC 7816-4 5.1)
+
+    @staticmethod
+    def _parse(command: bytes) -> tuple[bytes, bytes, int | None] | None:
+        """(header, data, Le) or None if malformed.  Le None = no Le; 256/65536 for 00/0000."""
+        header, body = command[:4], command[4:]
+        if len(header) < 4:
+            return None
+        if not body:
+            return header, b"", None
+        if len(body) == 1:
+            return header, b"", body[0] or 256
+        if body[0] != 0:
+            lc = body[0]
+            if len(body) == 1 + lc:
+                return header, body[1:], None
+            if len(body) == 2 + lc:
+                return header, body[1 : 1 + lc], body[-1] or 256
+            return None
+        if len(body) == 3:
+            return header, b"", int.from_bytes(body[1:], "big") or 65536
+        lc = int.from_bytes(body[1:3], "big")
+        if len(body) == 3 + lc:
+            return header, body[3:], None
+        if len(body) == 5 + lc:
+            return header, body[3 : 3 + lc], int.from_bytes(body[-2:], "big") or 65536
+        return None
+
+    def _process(self, command: bytes) -> bytes:
+        parsed = self._parse(command)
+        if parsed is None:
+            return SW_WRONG_LENGTH
+        header, data, le = parsed
+        cla, ins = header[0], header[1]
+        if ins == 0xC0 and cla & 0x0C == 0:
+            return self._get_response(le)
+        self._pending = b""
+        if cla & 0x0C == 0x0C:
+            return self._secure(header, data, le, extended=len(command) > 4 and command[4] == 0 and len(command) > 5)
+        if cla != 0x00:
+            return SW_CLA
+        self._session = None  # a plain command ends secure messaging (9303-11 9.8.6.2)
+        body, sw = self._execute(header, data, le)
+        return body + sw
+
+    def _get_response(self, le: int | None) -> bytes:
+        if not self._pending:
+            return SW_CONDITIONS
+        part, self._pending = self._pending[: le or 256], self._pending[le or 256 :]
+        return part + (bytes([0x61, min(len(self._pending), 256) % 256]) if self._pending else SW_OK)
+
+    def _secure(self, header: bytes, data: bytes, le: int | None, *, extended: bool) -> bytes:
+        if self._session is None:
+            return SW_SM_WRONG
+        ks_enc, ks_mac, ssc = self._session
+        objects, offset = {}, 0
+        order = []
+        try:
+            while offset < len(data):
+                tag, length_at = data[offset], offset + 1
+                length = data[length_at]
+                if length == 0x81:
+                    length, length_at = data[length_at + 1], length_at + 1
+                elif length == 0x82:
+                    length, length_at = int.from_bytes(data[length_at + 1 : length_at + 3], "big"), length_at + 2
+                objects[tag] = (data[offset : length_at + 1 + length], data[length_at + 1 : length_at + 1 + length])
+                order.append(tag)
+                offset = length_at + 1 + length
+        except IndexError:
+            self._session = None
+            return SW_SM_WRONG
+        if not order or order[-1] != 0x8E or set(order) - {0x87, 0x97, 0x8E}:
+            self._session = None
+            return SW_SM_WRONG
+        ssc += 1
+        macced = b"".join(objects[t][0] for t in order if t != 0x8E)
+        if not hmac.compare_digest(_mac(ks_mac, ssc.to_bytes(8, "big") + _pad(header) + macced), objects[0x8E][1]):
+            self._session = None
+            return SW_SM_WRONG
+        plain = b""
+        if 0x87 in objects:
+            cryptogram = objects[0x87][1]
+            decrypted = _dec(ks_enc, cryptogram[1:]).rstrip(b"\x00")
+            plain = decrypted[:-1]
+        inner_le = None
+        if 0x97 in objects:
+            inner_le = int.from_bytes(objects[0x97][1], "big") or (256 if len(objects[0x97][1]) == 1 else 65536)
+        plain_header = bytes([header[0] & ~0x0C & 0xFF]) + header[1:]
+        body, sw = self._execute(plain_header, plain, inner_le)
+        if self._session is None:  # the command ended it
+            return sw
+        ssc += 1
+        do87 = tlv(0x87, b"\x01" + _enc(ks_enc, _pad(body))) if body else b""
+        do99 = tlv(0x99, sw)
+        protected = do87 + do99 + tlv(0x8E, _mac(ks_mac, ssc.to_bytes(8, "big") + do87 + do99))
+        self._session = (ks_enc, ks_mac, ssc)
+        limit = 65536 if extended else 256
+        if len(protected) > limit:
+            self._pending = protected[limit:]
+            return protected[:limit] + bytes([0x61, min(len(self._pending), 256) % 256])
+        return protected + sw
+
+    # ---- the commands
+
+    def _execute(self, header: bytes, data: bytes, le: int | None) -> tuple[bytes, bytes]:
+        ins, p1, p2 = header[1], header[2], header[3]
+        if ins == 0xA4:
+            return b"", self._select(p1, p2, data)
+        if ins == 0x84:
+            if le != 8 or not self._application:
+                return b"", SW_WRONG_LENGTH if self._application else SW_CONDITIONS
+            self._challenge = os.urandom(8)
+            return self._challenge, SW_OK
+        if ins == 0x82:
+            return self._external_authenticate(data)
+        if ins == 0xB0:
+            return self._read_binary(p1, p2, le)
+        return b"", SW_INS
+
+    def _select(self, p1: int, p2: int, data: bytes) -> bytes:
+        if p1 == 0x04:
+            if data != AID:
+                return SW_NOT_FOUND
+            self._application, self._session, self._selected = True, None, None
+            return SW_OK
+        if p1 == 0x02 and len(data) == 2:
+            if self._session is None:
+                return SW_SECURITY
+            fid = int.from_bytes(data, "big")
+            name = next((n for n, (f, _, _) in FILES.items() if f == fid and n in self.files), None)
+            if name is None:
+                return SW_NOT_FOUND
+            self._selected = name
+            return SW_OK
+        return SW_WRONG_P1P2
+
+    def _external_authenticate(self, data: bytes) -> tuple[bytes, bytes]:
+        challenge, self._challenge = self._challenge, None
+        if challenge is None:
+            return b"", SW_CONDITIONS
+        if len(data) != 40:
+            return b"", SW_WRONG_LENGTH
+        if not hmac.compare_digest(_mac(self._k_mac, data[:32]), data[32:]):
+            return b"", SW_AUTH_FAILED
+        plain = _dec(self._k_enc, data[:32])
+        rnd_ifd, rnd_icc, k_ifd = plain[:8], plain[8:16], plain[16:]
+        if rnd_icc != challenge:
+            return b"", SW_AUTH_FAILED
+        k_icc = os.urandom(16)
+        e_ic = _enc(self._k_enc, challenge + rnd_ifd + k_icc)
+        seed = bytes(a ^ b for a, b in zip(k_ifd, k_icc, strict=True))
+        self._session = (_kdf(seed, 1), _kdf(seed, 2), int.from_bytes(challenge[4:] + rnd_ifd[4:], "big"))
+        return e_ic + _mac(self._k_mac, e_ic), SW_OK
+
+    def _read_binary(self, p1: int, p2: int, le: int | None) -> tuple[bytes, bytes]:
+        if self._session is None:
+            return b"", SW_SECURITY
+        if p1 & 0x80:
+            name = next((n for n, (_, sfi, _) in FILES.items() if sfi == p1 & 0x1F and n in self.files), None)
+            if name is None:
+                return b"", SW_NOT_FOUND
+            self._selected, offset = name, p2
+        else:
+            if self._selected is None:
+                return b"", SW_CONDITIONS
+            offset = p1 << 8 | p2
+        content = self.files[self._selected]
+        if offset > len(content):
+            return b"", SW_WRONG_P1P2
+        return content[offset : offset + (le or 256)], SW_OK

@@ -1,0 +1,96 @@
+"""Where the receiver keeps packets: the sealed bytes as files, an SQLite index with each receipt.
+
+The packet is stored *sealed*, exactly as received: it stays verifiable with ``openssl cms`` for
+as long as it is kept, and the registry's later processing decrypts it again from this copy.
+The index's primary key is the packet id, so a packet can be stored only once, whatever races
+between a station's retry and an import from a USB stick.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StoredPacket:
+    packet_id: str
+    station_id: str
+    sealed_sha256: str
+    size: int
+    received_at: datetime
+    receipt: bytes
+    via: str
+    """"upload" or "import"."""
+
+
+class PacketStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.packets = directory / "packets"
+        self.packets.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(directory / "index.sqlite", isolation_level=None, check_same_thread=False,
+                                   timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("""CREATE TABLE IF NOT EXISTS packets (
+            packet_id TEXT PRIMARY KEY, station_id TEXT NOT NULL, sealed_sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL, received_at TEXT NOT NULL, receipt BLOB NOT NULL, via TEXT NOT NULL)""")
+
+    def get(self, packet_id: str) -> StoredPacket | None:
+        with self._lock:
+            return self._get(packet_id)
+
+    def put(self, packet: StoredPacket, sealed: bytes) -> StoredPacket:
+        """Store once; when the id is already stored, return what is stored (the caller compares)."""
+        path = self.path_of(packet.packet_id)
+        with self._lock:
+            existing = self._get(packet.packet_id)
+            if existing is not None:
+                return existing
+            _write_durably(path, sealed)
+            self._db.execute("INSERT INTO packets VALUES (?, ?, ?, ?, ?, ?, ?)", (
+                packet.packet_id, packet.station_id, packet.sealed_sha256, packet.size,
+                packet.received_at.isoformat(), packet.receipt, packet.via))
+        return packet
+
+    def _get(self, packet_id: str) -> StoredPacket | None:
+        row = self._db.execute("SELECT * FROM packets WHERE packet_id = ?", (packet_id,)).fetchone()
+        if row is None:
+            return None
+        return StoredPacket(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]), row[5], row[6])
+
+    def path_of(self, packet_id: str) -> Path:
+        return self.packets / packet_id[:2] / f"{packet_id}.p7m"
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM packets").fetchone()[0]
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT packet_id FROM packets ORDER BY packet_id")]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename, directory fsync: a stored packet is complete or absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    with open(temporary, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+    descriptor = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

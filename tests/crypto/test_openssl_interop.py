@@ -1,0 +1,75 @@
+"""Interoperability with the real ``openssl`` CLI, both ways (the registry must not depend on our code)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from crypto.envelope import open_envelope
+from crypto.errors import MalformedPacket
+from crypto.keys import load_certificate
+from crypto.seal import seal
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
+
+CONTENT = bytes(range(256)) * 400
+
+
+def _openssl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["openssl", *args], capture_output=True, check=False, timeout=60)
+
+
+def test_openssl_decrypts_then_verifies_what_we_seal(pki, helpers, tmp_path):
+    sealed = tmp_path / "packet.p7m"
+    sealed.write_bytes(seal(CONTENT, pki.station_signer(), helpers.registry(pki),
+                            chain=[load_certificate(pki.station_ca)]))
+    signed, out = tmp_path / "signed.p7s", tmp_path / "content.bin"
+    decrypted = _openssl("cms", "-decrypt", "-binary", "-inform", "DER", "-in", str(sealed),
+                         "-recip", str(pki.registry_certificate), "-inkey", str(pki.registry_key), "-out", str(signed))
+    assert decrypted.returncode == 0, decrypted.stderr.decode()
+    verified = _openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", str(signed),
+                        "-CAfile", str(pki.root), "-out", str(out))
+    assert verified.returncode == 0, verified.stderr.decode()
+    assert b"Verification successful" in verified.stderr
+    assert out.read_bytes() == CONTENT
+
+
+def test_openssl_refuses_a_verification_against_another_root(ec_pki, rsa_pki, helpers, tmp_path):
+    """The verify step is a real check: another PKI's root does not vouch for our station."""
+    sealed = tmp_path / "packet.p7m"
+    sealed.write_bytes(seal(CONTENT, ec_pki.station_signer(), helpers.registry(ec_pki),
+                            chain=[load_certificate(ec_pki.station_ca)]))
+    signed = tmp_path / "signed.p7s"
+    assert _openssl("cms", "-decrypt", "-binary", "-inform", "DER", "-in", str(sealed), "-recip",
+                    str(ec_pki.registry_certificate), "-inkey", str(ec_pki.registry_key), "-out",
+                    str(signed)).returncode == 0
+    verified = _openssl("cms", "-verify", "-binary", "-inform", "DER", "-in", str(signed),
+                        "-CAfile", str(rsa_pki.root), "-out", str(tmp_path / "x"))
+    assert verified.returncode != 0
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["definite", "indefinite-length"])
+def test_we_open_what_openssl_encrypts(pki, helpers, tmp_path, streamed):
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(CONTENT)
+    out = tmp_path / "openssl.p7m"
+    oaep = ["-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"]
+    options = oaep if "rsa" in pki.directory.name else []
+    result = _openssl("cms", "-encrypt", "-aes-256-gcm", "-binary", *(["-stream", "-indef"] if streamed else []),
+                      "-in", str(plain), "-outform", "DER", "-out", str(out),
+                      "-recip", str(pki.registry_certificate), *options)
+    assert result.returncode == 0, result.stderr.decode()
+    opened = open_envelope(out.read_bytes(), helpers.recipient(pki))
+    assert opened.content == CONTENT and opened.content_type == "data"
+
+
+def test_pkcs1_v15_key_transport_is_refused(rsa_pki, helpers, tmp_path):
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(CONTENT)
+    out = tmp_path / "v15.p7m"
+    assert _openssl("cms", "-encrypt", "-aes-256-gcm", "-binary", "-in", str(plain), "-outform", "DER",
+                    "-out", str(out), "-recip", str(rsa_pki.registry_certificate)).returncode == 0
+    with pytest.raises(MalformedPacket, match="only RSA-OAEP"):
+        open_envelope(out.read_bytes(), helpers.recipient(rsa_pki))

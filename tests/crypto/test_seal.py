@@ -1,0 +1,171 @@
+"""Seal / open: round trip for both key-transport kinds, and each refusal with its own typed error."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from asn1crypto import cms
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from crypto.errors import (
+    CertificateExpired,
+    CertificateRevoked,
+    MalformedPacket,
+    TamperedPacket,
+    UnknownSigner,
+    WrongRecipient,
+)
+from crypto.keys import FileSigner, generate_station_key, load_certificate
+from crypto.pki import issue_station_certificate, make_csr
+from crypto.seal import open_sealed, seal
+from crypto.trust import TrustStore
+
+CONTENT = b"PK\x03\x04 pretend zip " * 500
+
+
+def test_round_trip(pki, helpers):
+    sealed = seal(CONTENT, pki.station_signer(), helpers.registry(pki))
+    opened = open_sealed(sealed, helpers.recipient(pki), helpers.trust(pki))
+    assert opened.content == CONTENT
+    assert opened.signer.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == "NA-HUNGDUNG-01"
+    assert abs(opened.signing_time - datetime.now(UTC)) < timedelta(minutes=1)
+    assert CONTENT not in sealed
+
+
+def test_structure_is_what_the_issue_asks_for(pki, helpers):
+    sealed = seal(CONTENT, pki.station_signer(), helpers.registry(pki))
+    outer = cms.ContentInfo.load(sealed)
+    assert outer["content_type"].native == "authenticated_enveloped_data"
+    aed = outer["content"]
+    encrypted = aed["auth_encrypted_content_info"]
+    assert encrypted["content_type"].native == "signed_data"
+    assert encrypted["content_encryption_algorithm"]["algorithm"].native == "aes256_gcm"
+    assert len(aed["mac"].native) == 16
+    info = aed["recipient_infos"][0]
+    if info.name == "ktri":
+        algorithm = info.chosen["key_encryption_algorithm"]
+        assert algorithm["algorithm"].native == "rsaes_oaep"
+        assert algorithm["parameters"]["hash_algorithm"]["algorithm"].native == "sha256"
+    else:
+        assert info.name == "kari"
+        assert info.chosen["key_encryption_algorithm"]["algorithm"].dotted == "1.3.132.1.11.1"
+    inner = open_sealed(sealed, helpers.recipient(pki), helpers.trust(pki))
+    assert inner.content_type == "data"
+
+
+def test_signed_attributes(ec_pki, helpers):
+    from crypto.envelope import open_envelope
+
+    sealed = seal(CONTENT, ec_pki.station_signer(), helpers.registry(ec_pki))
+    signed = cms.ContentInfo.load(open_envelope(sealed, helpers.recipient(ec_pki)).content)["content"]
+    signer_info = signed["signer_infos"][0]
+    assert {a["type"].native for a in signer_info["signed_attrs"]} == {"content_type", "message_digest",
+                                                                       "signing_time"}
+    assert signer_info["signature_algorithm"]["algorithm"].native == "sha256_ecdsa"
+    assert signer_info["digest_algorithm"]["algorithm"].native == "sha256"
+
+
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.9, -1])
+def test_any_flipped_byte_is_refused(ec_pki, helpers, where):
+    sealed = bytearray(seal(CONTENT, ec_pki.station_signer(), helpers.registry(ec_pki)))
+    index = int(len(sealed) * where) if where >= 0 else len(sealed) - 3
+    sealed[index] ^= 0x01
+    with pytest.raises((TamperedPacket, MalformedPacket)):
+        open_sealed(bytes(sealed), helpers.recipient(ec_pki), helpers.trust(ec_pki))
+
+
+def test_ciphertext_change_is_tampered(ec_pki, helpers):
+    sealed = seal(CONTENT, ec_pki.station_signer(), helpers.registry(ec_pki))
+    info = cms.ContentInfo.load(sealed)
+    ciphertext = bytearray(info["content"]["auth_encrypted_content_info"]["encrypted_content"].native)
+    ciphertext[100] ^= 0x80
+    info["content"]["auth_encrypted_content_info"]["encrypted_content"] = bytes(ciphertext)
+    with pytest.raises(TamperedPacket, match="AES-GCM"):
+        open_sealed(info.dump(force=True), helpers.recipient(ec_pki), helpers.trust(ec_pki))
+
+
+def test_wrong_recipient(ec_pki, rsa_pki, helpers):
+    sealed = seal(CONTENT, ec_pki.station_signer(), helpers.registry(rsa_pki))
+    with pytest.raises(WrongRecipient):
+        open_sealed(sealed, helpers.recipient(ec_pki), helpers.trust(ec_pki))
+
+
+def test_unknown_station(ec_pki, rsa_pki, helpers):
+    sealed = seal(CONTENT, rsa_pki.station_signer(), helpers.registry(ec_pki))
+    with pytest.raises(UnknownSigner):
+        open_sealed(sealed, helpers.recipient(ec_pki), helpers.trust(ec_pki))
+
+
+def _issued(pki, **kwargs) -> FileSigner:
+    from crypto.pki import StationSubject
+
+    key = generate_station_key()
+    certificate = issue_station_certificate(make_csr(StationSubject("X-9", "40", "412"), key),
+                                            load_certificate(pki.station_ca), pki.ca_key(pki.station_ca_key),
+                                            **kwargs)
+    return FileSigner(key, certificate)
+
+
+def test_expired_certificate(ec_pki, helpers):
+    signer = _issued(ec_pki, not_before=datetime.now(UTC) - timedelta(days=40), days=30)
+    sealed = seal(CONTENT, signer, helpers.registry(ec_pki))
+    with pytest.raises(CertificateExpired):
+        open_sealed(sealed, helpers.recipient(ec_pki), helpers.trust(ec_pki))
+
+
+def test_signed_while_valid_is_accepted_after_expiry(ec_pki, helpers):
+    """A station offline for weeks still delivers what it signed while its certificate was valid."""
+    from crypto.pki import StationSubject, issue_certificate
+
+    long_ago = datetime.now(UTC) - timedelta(days=400)
+    ca_key = generate_station_key()
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "old CA")])
+    ca = issue_certificate(name, ca_key.public_key(), None, ca_key, ca=True, days=3650, not_before=long_ago,
+                           usages=frozenset({"key_cert_sign"}))
+    key = generate_station_key()
+    certificate = issue_station_certificate(make_csr(StationSubject("X-8", "40", "412"), key), ca, ca_key,
+                                            not_before=datetime.now(UTC) - timedelta(days=40), days=30)
+    sealed = seal(CONTENT, FileSigner(key, certificate), helpers.registry(ec_pki),
+                  signing_time=datetime.now(UTC) - timedelta(days=35))
+    assert open_sealed(sealed, helpers.recipient(ec_pki), TrustStore([ca])).content == CONTENT
+    late = seal(CONTENT, FileSigner(key, certificate), helpers.registry(ec_pki))
+    with pytest.raises(CertificateExpired):
+        open_sealed(late, helpers.recipient(ec_pki), TrustStore([ca]))
+
+
+def test_revoked_certificate(ec_pki, helpers):
+    signer = _issued(ec_pki)
+    now = datetime.now(UTC)
+    crl = (x509.CertificateRevocationListBuilder()
+           .issuer_name(load_certificate(ec_pki.station_ca).subject)
+           .last_update(now).next_update(now + timedelta(days=7))
+           .add_revoked_certificate(x509.RevokedCertificateBuilder()
+                                    .serial_number(signer.certificate.serial_number).revocation_date(now).build())
+           .sign(ec_pki.ca_key(ec_pki.station_ca_key), hashes.SHA256()))
+    trust = TrustStore([load_certificate(ec_pki.station_ca)], crls=[crl])
+    sealed = seal(CONTENT, signer, helpers.registry(ec_pki))
+    with pytest.raises(CertificateRevoked):
+        open_sealed(sealed, helpers.recipient(ec_pki), trust)
+    # the station of the dev PKI is not on that CRL
+    other = seal(CONTENT, ec_pki.station_signer(), helpers.registry(ec_pki))
+    assert open_sealed(other, helpers.recipient(ec_pki), trust).content == CONTENT
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x30\x03\x02\x01\x00", b"not der at all" * 10])
+def test_garbage_is_malformed(ec_pki, helpers, garbage):
+    with pytest.raises(MalformedPacket):
+        open_sealed(garbage, helpers.recipient(ec_pki), helpers.trust(ec_pki))
+
+
+def test_chain_through_root_with_intermediate_in_packet(ec_pki, helpers):
+    """A registry that trusts only the root accepts packets that carry the station CA."""
+    sealed = seal(CONTENT, ec_pki.station_signer(), helpers.registry(ec_pki),
+                  chain=[load_certificate(ec_pki.station_ca)])
+    trust = TrustStore([load_certificate(ec_pki.root)])
+    opened = open_sealed(sealed, helpers.recipient(ec_pki), trust)
+    assert len(opened.chain) == 3
+    with pytest.raises(UnknownSigner):
+        open_sealed(seal(CONTENT, ec_pki.station_signer(), helpers.registry(ec_pki)),
+                    helpers.recipient(ec_pki), trust)

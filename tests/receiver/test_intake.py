@@ -1,0 +1,140 @@
+"""The receiver's checks, each refusal with its distinct code; duplicates get the same receipt."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crypto.errors import CertificateExpired, ManifestMismatch, TamperedPacket, UnknownSigner, WrongRecipient
+from crypto.keys import FileSigner, generate_station_key, load_certificate
+from crypto.pki import StationSubject, create_dev_pki, issue_station_certificate, make_csr
+from crypto.receipt import verify_receipt
+from crypto.seal import seal
+from crypto.trust import TrustStore
+from kiosk.packet import build_packet
+from receiver.importer import import_directory
+from receiver.intake import BadPacketId, IdMismatch, PacketConflict
+from receiver.server import build_intake
+
+SUBJECT = StationSubject("NA-HUNGDUNG-01", "40", "412")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return create_dev_pki(tmp_path_factory.mktemp("pki"), SUBJECT)
+
+
+@pytest.fixture(scope="module")
+def other_pki(tmp_path_factory):
+    return create_dev_pki(tmp_path_factory.mktemp("other"), SUBJECT)
+
+
+@pytest.fixture
+def intake(pki, synthetic, tmp_path):
+    return build_intake(synthetic.receiver_settings(pki, tmp_path / "receiver"))
+
+
+@pytest.fixture(scope="module")
+def zipped(synthetic):
+    record = synthetic.record()
+    return str(record.packet_id), build_packet(record)
+
+
+def _seal(pki, content, signer=None):
+    return seal(content, signer or pki.station_signer(), load_certificate(pki.registry_certificate))
+
+
+def test_accept_then_duplicate_gets_the_same_receipt(intake, pki, zipped):
+    packet_id, content = zipped
+    sealed = _seal(pki, content)
+    first = intake.accept(packet_id, sealed)
+    again = intake.accept(packet_id, sealed)
+    assert first.created and not again.created and again.receipt == first.receipt
+    import hashlib
+
+    receipt = verify_receipt(first.receipt, TrustStore([load_certificate(pki.receipt_certificate)]),
+                             packet_id=packet_id, sealed_sha256=hashlib.sha256(sealed).hexdigest())
+    assert receipt.station_id == "NA-HUNGDUNG-01"
+    assert intake.store.count() == 1 and intake.store.path_of(packet_id).read_bytes() == sealed
+
+
+def test_same_id_other_bytes_is_a_conflict(intake, pki, zipped):
+    packet_id, content = zipped
+    intake.accept(packet_id, _seal(pki, content))
+    with pytest.raises(PacketConflict):
+        intake.accept(packet_id, _seal(pki, content))  # sealed again: new key, new bytes
+
+
+def test_refusals_have_distinct_codes(intake, pki, other_pki, zipped):
+    packet_id, content = zipped
+    sealed = bytearray(_seal(pki, content))
+    sealed[len(sealed) // 2] ^= 1
+    cases = {
+        "tampered": (TamperedPacket, bytes(sealed)),
+        "unknown-station": (UnknownSigner, _seal(pki, content, other_pki.station_signer())),
+        "wrong-recipient": (WrongRecipient, _seal(other_pki, content)),
+    }
+    key = generate_station_key()
+    expired = issue_station_certificate(make_csr(SUBJECT, key), load_certificate(pki.station_ca),
+                                        pki.ca_key(pki.station_ca_key),
+                                        not_before=datetime.now(UTC) - timedelta(days=10), days=5)
+    cases["certificate-expired"] = (CertificateExpired, _seal(pki, content, FileSigner(key, expired)))
+    codes = set()
+    for code, (kind, data) in cases.items():
+        with pytest.raises(kind) as caught:
+            intake.accept(packet_id, data)
+        assert caught.value.code == code
+        codes.add(caught.value.code)
+    assert len(codes) == 4 and intake.store.count() == 0
+
+
+def test_id_in_url_must_be_the_sealed_one(intake, pki, zipped):
+    _, content = zipped
+    with pytest.raises(IdMismatch) as caught:
+        intake.accept(str(uuid.uuid4()), _seal(pki, content))
+    assert caught.value.code == "id-mismatch"
+    with pytest.raises(BadPacketId):
+        intake.accept("not-a-uuid", _seal(pki, content))
+
+
+def test_manifest_hash_mismatch(intake, pki, zipped):
+    packet_id, content = zipped
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        for name in archive.namelist():
+            data = archive.read(name)
+            out.writestr(name, data + b"x" if name == "face/token.jpg" else data)
+    with pytest.raises(ManifestMismatch, match="SHA-256"):
+        intake.accept(packet_id, _seal(pki, buffer.getvalue()))
+    manifest = json.loads(archive.read("manifest.json"))
+    manifest["station_id"] = "SOMEONE-ELSE"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        out.writestr("manifest.json", json.dumps(manifest))
+        for name in archive.namelist()[1:]:
+            out.writestr(name, archive.read(name))
+    with pytest.raises(ManifestMismatch, match="signed by station"):
+        intake.accept(packet_id, _seal(pki, buffer.getvalue()))
+
+
+def test_import_directory(intake, pki, synthetic, tmp_path):
+    stick = tmp_path / "usb"
+    stick.mkdir()
+    ids = []
+    for _ in range(2):
+        record = synthetic.record(fingers=2)
+        ids.append(str(record.packet_id))
+        (stick / f"{record.packet_id}.p7m").write_bytes(_seal(pki, build_packet(record)))
+    bad = str(uuid.uuid4())
+    (stick / f"{bad}.p7m").write_bytes(b"garbage")
+    results = {r.packet_id: r.outcome for r in import_directory(stick, intake)}
+    assert results == {ids[0]: "stored", ids[1]: "stored", bad: "malformed"}
+    assert (stick / f"{ids[0]}.receipt.p7s").is_file()
+    again = {r.packet_id: r.outcome for r in import_directory(stick, intake)}
+    assert again[ids[0]] == "duplicate"
