@@ -54,6 +54,7 @@ def bring_up(config: StationConfig, *, simulate: bool = False) -> Iterator[Stati
             DeviceKind.CAMERA: DeviceConfig(
                 DeviceKind.CAMERA, "opencv", required=True, settings={"source": simulation.camera.url}
             ),
+            DeviceKind.CARD_READER: DeviceConfig(DeviceKind.CARD_READER, "ccid", required=True, settings={}),
         }
         simulated = dataclasses.replace(config, simulated=True, devices=devices)
         yield StationDevices(
