@@ -130,7 +130,7 @@ def run_session(station: SimulatedStation, scanner_name: ScannerName, settings: 
         caught = ",".join(f"dup of {int(r.duplicate_of)}" for r in results[position] if r.duplicate_of)
         flag = " forced" if position in forced else ""
         print(f"  {int(position):3d}  {len(results[position]):8d}  {scores:11s}  {caught or '-':11s}{flag}  "
-              f"{finger_s:8.2f}  {row['wait']:5.2f}  {row['capture']:7.2f}  {row['lift']:5.2f}  "
+              f"{finger_s:8.2f}  {row['wait']:5.3f}  {row['capture']:7.3f}  {row['lift']:5.3f}  "
               f"{station_s:7.2f}  {row['citizen']:7.2f}")
     n = len(FingerPosition)
     attempts = sum(len(r) for r in results.values())

@@ -108,6 +108,35 @@ class ReceiverConfig:
 
 
 @dataclass(frozen=True)
+class KioskConfig:
+    """``[kiosk]``: the touchscreen: language, privacy timers, PINs, printer, the CSCA trust store.
+
+    PINs are never written here, only their scrypt hashes (``kiosk.pin.hash_pin``).  Empty PIN
+    hashes are allowed only on the simulated station, which then uses its documented development
+    PINs (``kiosk.services.DEVELOPMENT_PINS``).
+    """
+
+    language: str = "vi"
+    high_contrast: bool = False
+    inactivity_warning_s: float = 60.0
+    """Idle seconds before the citizen is asked whether they are still there."""
+    inactivity_wipe_s: float = 90.0
+    """Idle seconds before the session is wiped and the kiosk returns to the welcome screen."""
+    officer_pin: str = ""
+    technician_pin: str = ""
+    pin_lockout_s: float = 60.0
+    """Lockout after five wrong PINs in a row (doubling with each further lockout)."""
+    printer: str = ""
+    """ESC/POS receipt printer: ``serial:/dev/ttyUSB0`` (``serial:PORT@BAUD``), ``usb:VID:PID`` (hex), or empty."""
+    trust_store: Path | None = None
+    """Folder of CSCA certificates and ICAO master lists the chips' signatures are checked against."""
+    card_timeout_s: float = 60.0
+    """How long the identify screen waits for a card to be put on the reader."""
+    operator_id: str = ""
+    """The officer on duty, written into each record."""
+
+
+@dataclass(frozen=True)
 class StationConfig:
     """Everything the station reads from its configuration file."""
 
@@ -123,6 +152,7 @@ class StationConfig:
     keys: KeysConfig = field(default_factory=KeysConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     receiver: ReceiverConfig = field(default_factory=ReceiverConfig)
+    kiosk: KioskConfig = field(default_factory=KioskConfig)
 
 
 def default_data_dir() -> Path:
@@ -178,7 +208,8 @@ def parse_config(document: dict[str, Any], *, source: Path | None = None) -> Sta
     station = _table(document, "station", where)
     paths = _table(document, "paths", where)
     logging_ = _table(document, "logging", where)
-    _reject_unknown(document, {"station", "paths", "logging", "devices", "keys", "outbox", "receiver"}, where)
+    _reject_unknown(document, {"station", "paths", "logging", "devices", "keys", "outbox", "receiver", "kiosk"},
+                     where)
     _reject_unknown(station, {"id", "simulated"}, f"{where} [station]")
     _reject_unknown(paths, {"data_dir", "log_dir"}, f"{where} [paths]")
     _reject_unknown(logging_, {"level", "traffic"}, f"{where} [logging]")
@@ -215,7 +246,21 @@ def parse_config(document: dict[str, Any], *, source: Path | None = None) -> Sta
         keys=_section(KeysConfig, _table(document, "keys", where), f"{where} [keys]"),
         outbox=_section(OutboxConfig, _table(document, "outbox", where), f"{where} [outbox]"),
         receiver=_section(ReceiverConfig, _table(document, "receiver", where), f"{where} [receiver]"),
+        kiosk=_kiosk_section(_table(document, "kiosk", where), f"{where} [kiosk]"),
     )
+
+
+def _kiosk_section(table: dict[str, Any], where: str) -> KioskConfig:
+    kiosk = _section(KioskConfig, table, where)
+    if kiosk.language not in ("vi", "en"):
+        raise ConfigError(f"{where}: language must be vi or en, not {kiosk.language}")
+    if kiosk.inactivity_wipe_s <= kiosk.inactivity_warning_s:
+        raise ConfigError(f"{where}: inactivity_wipe_s must be longer than inactivity_warning_s")
+    for name in ("officer_pin", "technician_pin"):
+        value = getattr(kiosk, name)
+        if value and not value.startswith("scrypt$"):
+            raise ConfigError(f"{where}: {name} must be a PIN hash (scrypt$...), never the PIN itself")
+    return kiosk
 
 
 def _section(kind: type, table: dict[str, Any], where: str) -> Any:
@@ -233,6 +278,10 @@ def _section(kind: type, table: dict[str, Any], where: str) -> Any:
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ConfigError(f"{where}: {key} must be a non-negative number")
             values[key] = float(value)
+        elif wanted == "bool":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: {key} must be true or false")
+            values[key] = value
         elif wanted.startswith("int"):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
                 raise ConfigError(f"{where}: {key} must be a port number (1-65535)")

@@ -32,6 +32,7 @@ from typing import Protocol
 from capture.document.identity import DocumentSource, IdentityDocument
 from capture.document.personal_id import PersonalIdError, check_personal_id, parse_personal_id
 from capture.face.sample import FaceSample
+from capture.finger.tenprint import Event as FingerEvent
 from capture.finger.tenprint import TenPrintPolicy, TenPrintSession
 from capture.record import EnrolmentRecord
 from drivers.errors import N_, DeviceError
@@ -166,6 +167,8 @@ class EnrolmentSession:
         self._services = services
         self._clock = clock
         self.language = "vi"
+        self.finger_listeners: list[Callable[[FingerEvent], None]] = []
+        """Called (from the capture worker) with every ten-print event: the screen, a scripted citizen."""
         self._reset()
 
     # -- state --------------------------------------------------------------------------------
@@ -176,12 +179,16 @@ class EnrolmentSession:
         self.chip_values: dict[str, str] = {}
         self.values: dict[str, str] = {}
         self.face: FaceSample | None = None
-        self.fingers = TenPrintSession(self.policy.tenprint)
+        self.fingers = TenPrintSession(self.policy.tenprint, listener=self._finger_event)
         self.receipt: Receipt | None = None
         self.fault: DeviceError | None = None
         self.cancel = threading.Event()
         """Set when the session is wiped: every worker of this session must stop."""
         self._last_touch = self._clock()
+
+    def _finger_event(self, event: FingerEvent) -> None:
+        for listener in list(self.finger_listeners):
+            listener(event)
 
     @property
     def changed_from_chip(self) -> tuple[str, ...]:

@@ -1,0 +1,178 @@
+"""Synthetic enrolment records for the packet, outbox, receiver and end-to-end tests and the benches.
+
+Made from the simulators' own material (fingerprints rendered by ``hardware_sim.fingerprints``,
+scikit-image's astronaut as the portrait) so that packets are realistic in size and content, and
+so that tests can scan the station's disk for these exact bytes and names.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from capture.document.identity import DocumentSource, IdentityDocument, VerificationStep
+from capture.face.sample import CheckOutcome, FaceSample
+from capture.finger.positions import ExceptionReason, FingerPosition
+from capture.finger.tenprint import Attempt, FingerException, FingerSample
+from capture.record import EnrolmentRecord
+from drivers.device import DeviceInfo, DeviceKind
+
+FULL_NAME = "NGUYỄN THỊ HỒNG NHUNG"
+PERSONAL_ID = "040301001234"
+SCANNER = DeviceInfo(DeviceKind.FINGERPRINT, "nb1010", "usb:1:4", "NEXT Biometrics", 0x298D, 0x1010, "SIM1")
+CAMERA = DeviceInfo(DeviceKind.CAMERA, "uvc", "/dev/video0", "Logitech", 0x046D, 0x0825)
+
+
+_FACE_JPEG: bytes | None = None
+_FINGERS: dict[int, np.ndarray] = {}
+
+
+def face_jpeg() -> bytes:
+    global _FACE_JPEG
+    if _FACE_JPEG is None:
+        from skimage import data
+
+        bgr = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+        _FACE_JPEG = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    return _FACE_JPEG
+
+
+def finger_pixels(position: int) -> np.ndarray:
+    """One rendered impression, shifted per position (rendering takes ~0.7 s, so only one is rendered)."""
+    if not _FINGERS:
+        from hardware_sim.fingerprints import render_impression
+
+        _FINGERS[0] = render_impression(7, 2, width=256, height=360, ppi=500)
+    return np.roll(_FINGERS[0], 9 * position, axis=1)
+
+
+def record(*, fingers: int = 10, padding: int = 0, packet_id: uuid.UUID | None = None,
+           cheap: bool = False) -> EnrolmentRecord:
+    """One citizen's record: 10 fingers (minus declared exceptions when ``fingers`` < 10), face, chip data.
+
+    ``padding`` adds that many random bytes as a DG2 so that benches can reach a target packet size;
+    ``cheap`` uses noise images instead of rendered ones (for short-lived worker processes).
+    """
+    now = datetime.now(UTC)
+    positions = list(FingerPosition)[:fingers]
+    noise = np.random.default_rng().integers(0, 256, (360, 256), dtype=np.uint8) if cheap else None
+    samples = {
+        position: FingerSample(position, noise if cheap else finger_pixels(int(position)), 500, 62,
+                               (Attempt(48, ("too light",), now), Attempt(62, (), now)), False, SCANNER, now)
+        for position in positions
+    }
+    exceptions = {
+        position: FingerException(position, ExceptionReason.BANDAGED, "bandage after burn", now)
+        for position in list(FingerPosition)[fingers:]
+    }
+    jpeg = cv2.imencode(".jpg", noise)[1].tobytes() if cheap else face_jpeg()
+    face = FaceSample(jpeg, 512, 512, (CheckOutcome("eyes_open", 0.9, ">= 0.5", True),
+                                              CheckOutcome("background", None, "uniform", None)),
+                      False, CAMERA, now)
+    demographics = {"full_name": FULL_NAME, "date_of_birth": "1990-07-14", "sex": "F", "nationality": "VNM",
+                    "place_of_residence": "Xóm 3, Hưng Dũng, Vinh, Nghệ An"}
+    groups = {"COM": b"\x60\x16\x5f\x01\x040107", "DG1": b"\x61\x5b\x5f\x1f" + b"IDVNM" + PERSONAL_ID.encode(),
+              "DG13": FULL_NAME.encode(), "SOD": b"\x77\x82" + os.urandom(1500)}
+    if padding:
+        groups["DG2"] = os.urandom(padding)
+    document = IdentityDocument(PERSONAL_ID, DocumentSource.CHIP, dict(demographics), now,
+                                mrz="IDVNM0403010012<<<<<<", data_groups=groups, portrait_jpeg=jpeg,
+                                verification=(VerificationStep("SOD signature", True),
+                                              VerificationStep("DG1 hash", True)))
+    return EnrolmentRecord("NA-HUNGDUNG-01", "officer-17", packet_id=packet_id or uuid.uuid4(), created_at=now,
+                           demographics=demographics, document=document, face=face, fingers=samples,
+                           finger_exceptions=exceptions)
+
+
+def plaintext_markers() -> list[bytes]:
+    """Byte strings that betray plaintext biometrics or demographics if found in a file."""
+    png_rows = [finger_pixels(1)[180, :64].tobytes()]
+    return [FULL_NAME.encode(), PERSONAL_ID.encode(), face_jpeg()[:64], face_jpeg()[-64:], b"manifest.json",
+            b"\x89PNG\r\n\x1a\n", b"PK\x03\x04", *png_rows]
+
+
+def scan_for_plaintext(directory: Path) -> list[str]:
+    """Files under ``directory`` that hold any plaintext marker (should always be empty)."""
+    markers = plaintext_markers()
+    found = []
+    for path in directory.rglob("*"):
+        if path.is_file():
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue  # vanished while scanning (a temp file renamed): the rename target is scanned
+            hits = [marker[:16] for marker in markers if marker in data]
+            if hits:
+                found.append(f"{path}: {hits}")
+    return found
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RunningReceiver:
+    """The reference receiver served by uvicorn (TLS, client certificates) in a thread of the test process."""
+
+    def __init__(self, settings: object) -> None:
+        from receiver.server import build_intake
+
+        self.settings = settings
+        self.intake = build_intake(settings)  # type: ignore[arg-type]
+        self.server = None
+        self.thread = None
+
+    def start(self) -> RunningReceiver:
+        import threading
+        import time
+
+        import uvicorn
+
+        from receiver.server import loaded_config
+
+        self.server = uvicorn.Server(loaded_config(self.settings, self.intake))  # type: ignore[arg-type]
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the receiver did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+            self.thread.join(20)  # type: ignore[union-attr]
+            self.server = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.settings.port}"  # type: ignore[attr-defined]
+
+
+def receiver_settings(pki: object, data_dir: Path, port: int | None = None) -> object:
+    from receiver.server import ReceiverSettings
+
+    return ReceiverSettings(
+        data_dir=data_dir, tls_certificate=pki.tls_certificate, tls_key=pki.tls_key,  # type: ignore[attr-defined]
+        station_ca=pki.station_ca, decryption_certificate=pki.registry_certificate,  # type: ignore[attr-defined]
+        decryption_key=pki.registry_key, receipt_certificate=pki.receipt_certificate,  # type: ignore[attr-defined]
+        receipt_key=pki.receipt_key, port=port or free_port(), name="registry-test")  # type: ignore[attr-defined]
+
+
+def station_config(data_dir: Path, receiver_url: str, **outbox: object) -> object:
+    """A station configuration that uses the development PKI under ``data_dir``."""
+    from kiosk.config import parse_config
+
+    return parse_config({"station": {"id": "NA-HUNGDUNG-01"}, "paths": {"data_dir": str(data_dir)},
+                         "outbox": {"receiver_url": receiver_url, **outbox}})
