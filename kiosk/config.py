@@ -65,6 +65,11 @@ class KeysConfig:
     """The receiver's receipt-signing certificate (pinned): only receipts it signs acknowledge packets."""
     tls_ca: Path | None = None
     """The CA of the receiver's TLS server certificate."""
+    tls_certificate: Path | None = None
+    tls_key_file: Path | None = None
+    """A separate TLS client identity for the upload (encrypted PKCS#8, same passphrase source as
+    ``key_file``).  Needed when the signing key is on a PKCS#11 token, which Python's TLS stack cannot
+    use; the packets stay signed by the token's key, so a stolen transport key cannot forge them."""
     province: str = ""
     district: str = ""
 

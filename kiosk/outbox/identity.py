@@ -40,7 +40,7 @@ class StationIdentity:
         context = ssl.create_default_context(cafile=str(self.tls_ca))
         if self.tls_certificate is None or self.tls_key is None:
             raise KeyStoreError("the station's key is on a PKCS#11 token, which Python's TLS stack cannot use "
-                                "for the client certificate; configure a key file for uploads")
+                                "for the client certificate; set [keys] tls_certificate and tls_key_file")
         context.load_cert_chain(self.tls_certificate, self.tls_key, password=self.tls_passphrase)
         return context
 
@@ -74,14 +74,21 @@ def load_identity(config: StationConfig) -> StationIdentity:
     for name in ("certificate", "registry_certificate", "receipt_certificate", "tls_ca"):
         if getattr(keys, name) is None:
             raise KeyStoreError(f"[keys] {name} must be set when a station key is configured")
+    if keys.tls_key_file is not None and keys.tls_certificate is None:
+        raise KeyStoreError("[keys] tls_certificate must be set with tls_key_file")
     certificate = load_certificate(keys.certificate)  # type: ignore[arg-type]
     signer, passphrase = _signer(keys, certificate)
     chain = (load_certificate(keys.station_ca),) if keys.station_ca else ()
+    if keys.tls_key_file is not None:  # a transport identity of its own (required with a PKCS#11 signing key)
+        tls_certificate, tls_key = keys.tls_certificate, keys.tls_key_file
+        passphrase = read_secret(file=keys.passphrase_file, credential=keys.passphrase_credential)
+    else:
+        tls_certificate, tls_key = (keys.certificate, keys.key_file) if keys.key_file else (None, None)
     return StationIdentity(
         signer=signer, chain=chain,
         registry_certificate=load_certificate(keys.registry_certificate),  # type: ignore[arg-type]
         receipt_trust=TrustStore([load_certificate(keys.receipt_certificate)]),  # type: ignore[arg-type]
-        tls_certificate=keys.certificate if keys.key_file else None, tls_key=keys.key_file,
+        tls_certificate=tls_certificate, tls_key=tls_key,
         tls_passphrase=passphrase, tls_ca=keys.tls_ca, development=False)  # type: ignore[arg-type]
 
 

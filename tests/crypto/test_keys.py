@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -27,9 +25,6 @@ from crypto.pki import StationSubject, check_issued_certificate, issue_station_c
 from crypto.seal import open_sealed, seal
 from crypto.trust import TrustStore
 
-SOFTHSM_MODULE = next((p for p in ("/usr/lib/softhsm/libsofthsm2.so",
-                                   "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-                                   "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so") if Path(p).exists()), None)
 SUBJECT = StationSubject("NA-HUNGDUNG-01", "40", "412")
 
 
@@ -92,26 +87,6 @@ def test_install_checks_key_and_chain(ec_pki, rsa_pki):
         check_issued_certificate(issued, key.public_key(), TrustStore([load_certificate(rsa_pki.station_ca)]))
     with pytest.raises(CertificateMismatch):
         FileSigner(generate_station_key(), issued)
-
-
-@pytest.fixture(scope="module")
-def softhsm_token(tmp_path_factory):
-    """A fresh SoftHSM2 token in a private folder (SOFTHSM2_CONF), user PIN 1234."""
-    if SOFTHSM_MODULE is None or shutil.which("softhsm2-util") is None:
-        pytest.skip("SoftHSM2 is not installed (scripts/setup.sh installs it)")
-    folder = tmp_path_factory.mktemp("softhsm")
-    (folder / "tokens").mkdir()
-    conf = folder / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {folder / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    previous = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "station", "--pin", "1234",
-                    "--so-pin", "5678"], check=True, capture_output=True, timeout=30)
-    yield SOFTHSM_MODULE
-    if previous is None:
-        os.environ.pop("SOFTHSM2_CONF", None)
-    else:
-        os.environ["SOFTHSM2_CONF"] = previous
 
 
 def test_pkcs11_key_on_softhsm_signs_packets_that_open(softhsm_token, ec_pki, helpers):
