@@ -2,8 +2,9 @@
 
 For each scanner, 10 fingers (one citizen's ten) are taken one after the other:
 
-* wait: from the finger touching the sensor (placed by a timer 0.3 s after ``wait_for_finger``
-  started polling) to ``wait_for_finger`` returning: the detection latency of the poll;
+* wait: from the finger touching the sensor (placed by a timer 0.3-0.35 s, drawn at random, after
+  ``wait_for_finger`` started polling, so that placements fall anywhere between two polls) to
+  ``wait_for_finger`` returning: the detection latency of the poll;
 * capture: the sensor taking the image.  R30x: one GenImg round trip (the command that images the
   finger into the module's buffer; ``finger_present`` sends it).  NB-1010-U: the pre-capture and
   capture commands with their replies, timed from the driver's traffic log;
@@ -25,13 +26,15 @@ import statistics
 import threading
 import time
 
+import numpy as np
+
 from drivers.fingerprint.models import create_scanner
 from hardware_sim.fingerprints import master_print
 from hardware_sim.station import ScannerName, SimulatedStation
 
 SEED = 4242
 FINGERS = range(1, 11)
-PLACE_AFTER_S = 0.3
+PLACE_AFTER_S = (0.3, 0.35)
 
 
 class TrafficClock(logging.Handler):
@@ -50,7 +53,7 @@ def _row(name: str, values: list[float]) -> str:
             f"max {1000 * max(values):7.1f}")
 
 
-def measure(station: SimulatedStation, name: ScannerName) -> None:
+def measure(station: SimulatedStation, name: ScannerName, rng: np.random.Generator) -> None:
     settings = {"port": station.r30x.port} if name == "r30x" else {}
     clock = TrafficClock()
     traffic = logging.getLogger("drivers.fingerprint.nb1010.traffic")
@@ -66,7 +69,7 @@ def measure(station: SimulatedStation, name: ScannerName) -> None:
                 placed_at.append(time.perf_counter())
                 station.scanner(name).place_finger(image)
 
-            timer = threading.Timer(PLACE_AFTER_S, place)
+            timer = threading.Timer(rng.uniform(*PLACE_AFTER_S), place)
             timer.start()
             scanner.wait_for_finger(10.0)
             waits.append(time.perf_counter() - placed_at[0])
@@ -106,10 +109,12 @@ def measure(station: SimulatedStation, name: ScannerName) -> None:
 def main() -> None:
     for position in FINGERS:
         master_print(SEED, position)  # rendered before timing
-    print(f"Time per finger through the drivers (finger placed {PLACE_AFTER_S} s after polling starts)")
+    low, high = PLACE_AFTER_S
+    print(f"Time per finger through the drivers (finger placed {low:g}-{high:g} s after polling starts)")
+    rng = np.random.default_rng(2)
     with SimulatedStation() as station:
-        measure(station, "r30x")
-        measure(station, "nb1010")
+        measure(station, "r30x", rng)
+        measure(station, "nb1010", rng)
 
 
 if __name__ == "__main__":

@@ -6,15 +6,16 @@ ours to ship.  We keep its feature *families* (``capture.finger.features``) and 
 transparently, so an auditor can follow every point of the score:
 
 1. The image is resampled to 500 ppi and segmented (``capture.finger.segmentation``).
-2. Each finger block gets a local quality: the geometric mean of six sub-scores, each a linear ramp
-   from a "bad" to a "good" value of one feature (table ``RAMPS``): OCL, LCS, FDA, orientation
-   flow, ridge/valley width ratio, contrast.  A geometric mean lets one failing aspect pull a block
-   down, which an arithmetic mean would hide.
+2. Each finger block gets a local quality: the product of six sub-scores, each raised to its
+   weight (table ``RAMPS``; the weights sum to 2.3, so this is stricter than a geometric mean), each
+   sub-score a linear ramp from a "bad" to a "good" value of one feature: OCL, LCS, FDA, orientation
+   flow, ridge/valley width ratio, contrast.  A product lets one failing aspect pull a block down,
+   which an arithmetic mean would hide.
 3. The image's local quality is the mean over its finger blocks.
 4. Contact: the finger area is compared with a "good" area (``area_good_px``; NFIQ 2's actionable
    feedback flags < 50,000 px of foreground at 500 ppi, which small sensors cannot reach, so the
    default is the smaller of that and 75 % of the sensor).
-5. score = 100 x local quality x sqrt(min(1, area / good area)), rounded.
+5. score = 100 x local quality x min(1, area / good area), rounded.
 
 Where the image is no fingerprint at all (flat, blank, almost no ridge area) the score is 0 with
 that reason.  The problems found are listed from the most to the least important; the first one's

@@ -238,8 +238,9 @@ class TenPrintSession:
                 self._listener(AttemptResult(position, number, report, accepted))
                 feedback = report.feedback
             self._wait_for_lift(scanner, cancel)
-            if position in self._samples:
-                return
+            with self._lock:
+                if position in self._samples or position in self._exceptions:
+                    return
         if best is None:
             with self._lock:
                 self._unresolved.add(position)
@@ -292,6 +293,10 @@ class TenPrintSession:
         sample = FingerSample(position, best.pixels, best.ppi, best.score, tuple(attempts), forced, best.device,
                               best.captured_at)
         with self._lock:
+            if position in self._exceptions:  # the officer declared it while it was being captured
+                log.info("finger %d was declared %s during its capture; its print is not kept", position,
+                         self._exceptions[position].reason.code)
+                return
             self._samples[position] = sample
             self._signals[position] = best.signal
         log.info("finger %d accepted with quality %d after %d attempt(s)%s", position, best.score, len(attempts),

@@ -262,6 +262,20 @@ def test_an_exception_declared_while_the_session_runs_is_skipped():
     assert set(session.samples) == {THUMB, MIDDLE} and set(session.exceptions) == {INDEX}
 
 
+def test_an_exception_declared_for_the_finger_being_captured_wins():
+    """The officer sees the finger is bandaged while the citizen presses it: no print is kept for it."""
+    session, citizen, scanner = _session(order=(THUMB, INDEX))
+
+    def officer(prompt: Prompt) -> None:
+        if prompt.position == INDEX:
+            session.declare_exception(INDEX, ExceptionReason.BANDAGED)
+
+    citizen.on_prompt = officer
+    session.run(scanner)
+    assert set(session.samples) == {THUMB} and set(session.exceptions) == {INDEX}
+    assert citizen.prompts() == [(1, 1), (2, 1)]
+
+
 # The same finger twice ---------------------------------------------------------------------------------
 
 # The thumb put down again for the index: a new placement (its own attempt variation), turned and shifted.
