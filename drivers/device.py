@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import abc
 import enum
 from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import Self
 
 
 class DeviceKind(enum.StrEnum):
@@ -51,3 +54,35 @@ class SelfTestResult:
     """check name -> what was found (e.g. ``"handshake": "ok"``, ``"image": "256x288, mean 183"``)."""
     problem: str = ""
     """Empty when passed; otherwise what failed, in words for the technician."""
+
+
+class Device(abc.ABC):
+    """What every driver is: opened and closed as a context manager, identified, self-testable.
+
+    ``with Driver(...) as device: ...`` opens it (handshake included) and always closes it.
+    """
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect to the device and do whatever handshake it needs."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the device; safe to call twice and after a disconnect."""
+
+    @abc.abstractmethod
+    def info(self) -> DeviceInfo:
+        """Identity of the connected device, as learnt from the device itself."""
+
+    @abc.abstractmethod
+    def self_test(self) -> SelfTestResult:
+        """Exercise the device without a citizen (no finger, no card, no face) and say whether it works."""

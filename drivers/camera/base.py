@@ -6,11 +6,10 @@ import abc
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 
 import numpy as np
 
-from drivers.device import DeviceInfo, SelfTestResult
+from drivers.device import Device, DeviceInfo
 
 
 @dataclass(frozen=True)
@@ -59,33 +58,12 @@ class CameraStats:
     last_problem: str = ""
 
 
-class Camera(abc.ABC):
+class Camera(Device):
     """A camera with a grabber thread.  Use as a context manager: ``with camera: camera.latest()``.
 
     Only the newest frame is kept: a consumer that is slower than the camera sees fewer frames,
     never older ones (a preview that lags behind the citizen's movements is worse than a slower one).
     """
-
-    def __enter__(self) -> Camera:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @abc.abstractmethod
-    def open(self) -> None:
-        """Connect, negotiate the video format, start the grabber and wait for the first frame."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Stop the grabber and release the camera; safe to call twice and after a disconnect."""
-
-    @abc.abstractmethod
-    def info(self) -> DeviceInfo:
-        """Identity of the connected camera."""
 
     @abc.abstractmethod
     def latest(self, newer_than: int = 0, timeout: float = 1.0, cancel: threading.Event | None = None) -> Frame:
@@ -106,7 +84,3 @@ class Camera(abc.ABC):
     @abc.abstractmethod
     def set_control(self, name: str, value: float) -> bool:
         """Set one control; False when the camera does not expose it or refused the value."""
-
-    @abc.abstractmethod
-    def self_test(self) -> SelfTestResult:
-        """Receive frames for a moment and say whether the camera works."""

@@ -7,11 +7,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 
 import numpy as np
 
-from drivers.device import DeviceInfo, SelfTestResult
+from drivers.device import Device, DeviceInfo
 from drivers.errors import Cancelled, DeviceTimeout
 
 
@@ -26,7 +25,7 @@ class FingerImage:
     captured_at: datetime
 
 
-class FingerprintScanner(abc.ABC):
+class FingerprintScanner(Device):
     """A fingerprint scanner.  Use as a context manager: ``with Scanner(...) as scanner: ...``.
 
     Subclasses implement :meth:`open`, :meth:`close`, :meth:`info`, :meth:`finger_present`,
@@ -36,27 +35,6 @@ class FingerprintScanner(abc.ABC):
     #: How often :meth:`wait_for_finger` asks the sensor (libfprint's NB-1010 driver uses 50 ms).
     poll_interval_s: float = 0.05
 
-    def __enter__(self) -> FingerprintScanner:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @abc.abstractmethod
-    def open(self) -> None:
-        """Connect to the device and do whatever handshake it needs."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Release the device; safe to call twice and after a disconnect."""
-
-    @abc.abstractmethod
-    def info(self) -> DeviceInfo:
-        """Identity of the connected device."""
-
     @abc.abstractmethod
     def finger_present(self) -> bool:
         """Ask the sensor once whether a finger lies on it."""
@@ -64,10 +42,6 @@ class FingerprintScanner(abc.ABC):
     @abc.abstractmethod
     def capture(self) -> FingerImage:
         """Take one image of the finger on the sensor and transfer it."""
-
-    @abc.abstractmethod
-    def self_test(self) -> SelfTestResult:
-        """Exercise the device without a finger and say whether it works."""
 
     def wait_for_finger(self, timeout: float, cancel: threading.Event | None = None) -> None:
         """Return once a finger is on the sensor.

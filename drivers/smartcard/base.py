@@ -16,9 +16,8 @@ import abc
 import threading
 import time
 from dataclasses import dataclass
-from types import TracebackType
 
-from drivers.device import DeviceInfo, SelfTestResult
+from drivers.device import Device
 from drivers.errors import N_, Cancelled, DeviceDisconnected, DeviceError, DeviceTimeout, ProtocolError
 
 #: The largest Le a short APDU can ask for (Le byte 00) and an extended one (Le bytes 0000).
@@ -182,7 +181,7 @@ class ATR:
         return self.raw.hex(" ").upper()
 
 
-class CardReader(abc.ABC):
+class CardReader(Device):
     """A smart-card reader with one slot (or one contactless field).  Use as a context manager.
 
     Subclasses implement :meth:`open`, :meth:`close`, :meth:`info`, :meth:`self_test`,
@@ -193,31 +192,6 @@ class CardReader(abc.ABC):
 
     #: How often :meth:`wait_for_card` asks the reader.
     poll_interval_s: float = 0.05
-
-    def __enter__(self) -> CardReader:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @abc.abstractmethod
-    def open(self) -> None:
-        """Connect to the reader."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Release the reader; safe to call twice and after a disconnect."""
-
-    @abc.abstractmethod
-    def info(self) -> DeviceInfo:
-        """Identity of the reader."""
-
-    @abc.abstractmethod
-    def self_test(self) -> SelfTestResult:
-        """Exercise the reader without a card and say whether it works."""
 
     @abc.abstractmethod
     def card_present(self) -> bool:
