@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from capture.face.checks import FacePolicy
+from capture.finger.positions import FingerPosition
+from capture.finger.tenprint import TenPrintPolicy
 from drivers.device import DeviceKind
 
 SYSTEM_CONFIG = Path("/etc/enrolment-station/station.toml")
@@ -158,6 +161,10 @@ class StationConfig:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     receiver: ReceiverConfig = field(default_factory=ReceiverConfig)
     kiosk: KioskConfig = field(default_factory=KioskConfig)
+    fingers: TenPrintPolicy = field(default_factory=TenPrintPolicy)
+    """``[capture.fingers]``: order, quality thresholds (per position too), attempts, timeouts."""
+    face: FacePolicy = field(default_factory=FacePolicy)
+    """``[capture.face]``: the portrait checks' thresholds (keys of ``capture.face.checks.FacePolicy``)."""
 
 
 def default_data_dir() -> Path:
@@ -213,8 +220,8 @@ def parse_config(document: dict[str, Any], *, source: Path | None = None) -> Sta
     station = _table(document, "station", where)
     paths = _table(document, "paths", where)
     logging_ = _table(document, "logging", where)
-    _reject_unknown(document, {"station", "paths", "logging", "devices", "keys", "outbox", "receiver", "kiosk"},
-                     where)
+    sections = {"station", "paths", "logging", "devices", "capture", "keys", "outbox", "receiver", "kiosk"}
+    _reject_unknown(document, sections, where)
     _reject_unknown(station, {"id", "simulated"}, f"{where} [station]")
     _reject_unknown(paths, {"data_dir", "log_dir"}, f"{where} [paths]")
     _reject_unknown(logging_, {"level", "traffic"}, f"{where} [logging]")
@@ -252,7 +259,54 @@ def parse_config(document: dict[str, Any], *, source: Path | None = None) -> Sta
         outbox=_section(OutboxConfig, _table(document, "outbox", where), f"{where} [outbox]"),
         receiver=_section(ReceiverConfig, _table(document, "receiver", where), f"{where} [receiver]"),
         kiosk=_kiosk_section(_table(document, "kiosk", where), f"{where} [kiosk]"),
+        **_capture_sections(_table(document, "capture", where), f"{where} [capture"),
     )
+
+
+def _capture_sections(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """``[capture.fingers]`` and ``[capture.face]``: the capture policies."""
+    _reject_unknown(table, {"fingers", "face"}, f"{where}]")
+    sections: dict[str, Any] = {}
+    if "face" in table:
+        try:
+            sections["face"] = FacePolicy.from_mapping(_table(table, "face", where))
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{where}.face]: {error}") from None
+    if "fingers" in table:
+        sections["fingers"] = _fingers_section(_table(table, "fingers", where), f"{where}.fingers]")
+    return sections
+
+
+def _fingers_section(table: dict[str, Any], where: str) -> TenPrintPolicy:
+    allowed = {"order", "threshold", "thresholds", "max_attempts", "finger_timeout_s", "lift_timeout_s",
+               "sequence_threshold"}
+    _reject_unknown(table, allowed, where)
+    values: dict[str, Any] = {}
+    try:
+        if "order" in table:
+            values["order"] = tuple(FingerPosition(int(code)) for code in table["order"])
+            if len(set(values["order"])) != len(values["order"]):
+                raise ValueError("order names a finger twice")
+        if "thresholds" in table:
+            values["thresholds"] = {FingerPosition(int(code)): _score(v) for code, v in table["thresholds"].items()}
+        if "threshold" in table:
+            values["threshold"] = _score(table["threshold"])
+        if "max_attempts" in table:
+            values["max_attempts"] = int(table["max_attempts"])
+            if values["max_attempts"] < 1:
+                raise ValueError("max_attempts must be at least 1")
+        for key in ("finger_timeout_s", "lift_timeout_s", "sequence_threshold"):
+            if key in table:
+                values[key] = float(table[key])
+    except (TypeError, ValueError, AttributeError) as error:
+        raise ConfigError(f"{where}: {error} (finger positions are ISO/IEC 19794-4 codes 1-10)") from None
+    return TenPrintPolicy(**values)
+
+
+def _score(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise ValueError(f"a quality threshold is a whole number 0-100, not {value!r}")
+    return value
 
 
 def _kiosk_section(table: dict[str, Any], where: str) -> KioskConfig:

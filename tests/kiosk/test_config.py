@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from capture.finger.positions import FingerPosition
 from drivers.device import DeviceKind
 from kiosk.config import ConfigError, load_config, parse_config
 
@@ -62,3 +63,35 @@ def test_broken_toml_is_a_config_error(tmp_path):
 def test_missing_explicit_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_capture_policies_are_read():
+    config = parse_config({
+        "station": {"id": "A"},
+        "capture": {
+            "fingers": {"order": [2, 3, 1], "threshold": 50, "thresholds": {"3": 35}, "max_attempts": 4},
+            "face": {"min_eye_distance": 100.0},
+        },
+    })
+    fingers = config.fingers
+    assert [int(p) for p in fingers.order] == [2, 3, 1] and fingers.max_attempts == 4
+    assert fingers.threshold_for(FingerPosition(3)) == 35 and fingers.threshold_for(FingerPosition(2)) == 50
+    assert config.face.min_eye_distance == 100.0
+
+
+@pytest.mark.parametrize(
+    ("capture", "message"),
+    [
+        ({"fingers": {"order": [1, 11]}}, "19794-4 codes"),
+        ({"fingers": {"order": [1, 1]}}, "names a finger twice"),
+        ({"fingers": {"threshold": 150}}, "0-100"),
+        ({"fingers": {"max_attempts": 0}}, "at least 1"),
+        ({"fingers": {"speed": 1}}, "unknown key(s) speed"),
+        ({"face": {"tilt": 3}}, "unknown face policy key(s) tilt"),
+        ({"iris": {}}, "unknown key(s) iris"),
+    ],
+)
+def test_capture_policy_mistakes_are_named(capture, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"station": {"id": "A"}, "capture": capture})
+    assert message in str(caught.value)
