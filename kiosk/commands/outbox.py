@@ -1,4 +1,4 @@
-"""``enrol outbox status | retry | export DIR | upload``: the queue of sealed packets."""
+"""``enrol outbox status | retry | export DIR | receipts DIR | upload``: the queue of sealed packets."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from crypto.errors import CryptoError
 from kiosk.commands import EXIT_DEVICE, EXIT_OK
 from kiosk.config import StationConfig
 from kiosk.i18n import _
+from kiosk.outbox.identity import load_identity
+from kiosk.outbox.receipts import ReceiptOutcome, import_receipts
 from kiosk.outbox.service import make_uploader, open_outbox
 from kiosk.outbox.store import OutboxError, PacketState
 from kiosk.outbox.uploader import Outcome
@@ -29,6 +32,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     export = actions.add_parser("export", help=_("copy packets not yet acknowledged to a folder (USB stick)"))
     export.add_argument("directory", type=Path, metavar="DIR")
     export.set_defaults(handler=_export)
+    receipts = actions.add_parser("receipts", help=_("acknowledge packets from receipts brought back on a USB stick"))
+    receipts.add_argument("directory", type=Path, metavar="DIR")
+    receipts.set_defaults(handler=_receipts)
     upload = actions.add_parser("upload", help=_("upload due packets now"))
     upload.add_argument("--until-empty", action="store_true",
                         help=_("keep going (with back-off) until every packet is acknowledged or refused"))
@@ -72,6 +78,26 @@ def _export(args: argparse.Namespace, config: StationConfig) -> int:
     print(_("{count} packet(s) copied to {path}; they stay in the outbox until a receipt arrives.").format(
         count=len(exported), path=args.directory))
     return EXIT_OK
+
+
+def _receipts(args: argparse.Namespace, config: StationConfig) -> int:
+    try:
+        identity = load_identity(config)
+    except (CryptoError, OSError) as error:
+        print(_("Cannot check receipts: {error}").format(error=error), file=sys.stderr)
+        return EXIT_DEVICE
+    results = import_receipts(args.directory, open_outbox(config), identity.receipt_trust)
+    counts = Counter(result.outcome for result in results)
+    for result in results:
+        if result.outcome is ReceiptOutcome.REJECTED:
+            print(_("Receipt for {packet} rejected: {reason}").format(packet=result.packet_id, reason=result.detail),
+                  file=sys.stderr)
+    print(_("{ok} acknowledged, {already} already acknowledged, {unknown} not from this station, "
+            "{rejected} rejected").format(ok=counts[ReceiptOutcome.ACKNOWLEDGED],
+                                          already=counts[ReceiptOutcome.ALREADY],
+                                          unknown=counts[ReceiptOutcome.UNKNOWN],
+                                          rejected=counts[ReceiptOutcome.REJECTED]))
+    return EXIT_DEVICE if counts[ReceiptOutcome.REJECTED] else EXIT_OK
 
 
 def _upload(args: argparse.Namespace, config: StationConfig) -> int:

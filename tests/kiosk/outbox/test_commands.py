@@ -79,3 +79,38 @@ def test_export_then_receiver_import(tmp_path, capsys, synthetic):
     assert "1 stored" in capsys.readouterr().out
     assert (stick / f"{row.packet_id}.receipt.p7s").is_file()
     assert synthetic.scan_for_plaintext(tmp_path / "data") == []
+    # Back at the station, the receipts on the stick acknowledge the packet without any network.
+    capsys.readouterr()
+    assert main(["--lang", "en", "--config", str(config_path), "outbox", "receipts", str(stick)]) == 0
+    assert "1 acknowledged, 0 already" in capsys.readouterr().out
+    assert open_outbox(config).get(row.packet_id).state == "acknowledged"
+    assert main(["--lang", "en", "--config", str(config_path), "outbox", "receipts", str(stick)]) == 0
+    assert "0 acknowledged, 1 already" in capsys.readouterr().out
+
+
+def test_a_receipt_for_other_bytes_acknowledges_nothing(tmp_path, capsys, synthetic):
+    from kiosk.config import load_config
+    from kiosk.outbox.identity import load_identity
+    from kiosk.outbox.sealing import seal_record
+    from kiosk.outbox.service import open_outbox
+
+    config_path = _config(tmp_path)
+    config = load_config(config_path)
+    outbox = open_outbox(config)
+    first = seal_record(synthetic.record(fingers=1), load_identity(config), outbox)
+    second = seal_record(synthetic.record(fingers=1), load_identity(config), outbox)
+    stick = tmp_path / "usb"
+    assert main(["--config", str(config_path), "outbox", "export", str(stick)]) == 0
+    assert main(["--config", str(config_path), "receiver", "import", str(stick)]) == 0
+    # Swap the receipts: each is genuine, but for the other packet.
+    a, b = (stick / f"{row.packet_id}.receipt.p7s" for row in (first, second))
+    a_bytes, b_bytes = a.read_bytes(), b.read_bytes()
+    a.write_bytes(b_bytes)
+    b.write_bytes(a_bytes)
+    (stick / "00000000-0000-4000-8000-000000000000.receipt.p7s").write_bytes(a_bytes)
+    capsys.readouterr()
+    assert main(["--lang", "en", "--config", str(config_path), "outbox", "receipts", str(stick)]) == 1
+    captured = capsys.readouterr()
+    assert "0 acknowledged, 0 already acknowledged, 1 not from this station, 2 rejected" in captured.out
+    assert "is for packet" in captured.err
+    assert {open_outbox(config).get(row.packet_id).state for row in (first, second)} == {"sealed"}
