@@ -3,7 +3,7 @@
 .PHONY: run test setup
 
 run: setup
-	.venv/bin/enrol diag --sim
+	.venv/bin/enrol kiosk --sim
 
 test: setup
 	.venv/bin/python -m pytest

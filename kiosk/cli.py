@@ -19,7 +19,8 @@ from kiosk.i18n import _, set_language
 from kiosk.logs import setup_logging
 
 COMMANDS = ("kiosk.commands.diag", "kiosk.commands.finger", "kiosk.commands.keys", "kiosk.commands.pki",
-            "kiosk.commands.outbox", "kiosk.commands.receiver", "kiosk.commands.face", "kiosk.commands.card")
+            "kiosk.commands.outbox", "kiosk.commands.receiver", "kiosk.commands.face", "kiosk.commands.card",
+            "kiosk.commands.kiosk")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,9 +34,10 @@ from drivers.camera.base import Camera
 from drivers.camera.models import create_camera
 from drivers.device import DeviceKind
 from drivers.discovery import discover
-from drivers.errors import DeviceNotFound
+from drivers.errors import DeviceNotFound, DeviceTimeout
 from drivers.fingerprint.base import FingerprintScanner
 from drivers.fingerprint.models import create_scanner
+from drivers.smartcard.base import NoCard
 from drivers.smartcard.models import create_reader
 from kiosk.config import ConfigError, DeviceConfig, StationConfig
 from kiosk.diagnostics import DeviceReport, diagnose
@@ -93,7 +94,10 @@ class KioskServices:
         reader = create_reader(device.model, device.settings, usb_backend=self.devices.usb_backend)
         candidates = cccd_access(access.personal_id, _yymmdd(access.birth_date), _yymmdd(access.expiry_date))
         with reader:
-            reader.wait_for_card(self.config.kiosk.card_timeout_s, cancel)
+            try:
+                reader.wait_for_card(self.config.kiosk.card_timeout_s, cancel)
+            except DeviceTimeout as error:  # nobody put a card down: the citizen is asked, it is no fault
+                raise NoCard(error.detail, device=error.device) from None
             return read_identity_document(reader, candidates, self.trust, cancel=cancel)
 
     def check_officer_pin(self, pin: str) -> PinCheck:
@@ -249,7 +253,7 @@ def open_services(config: StationConfig, devices: StationDevices, *, upload: boo
         stored = getattr(kiosk, f"{role}_pin")
         if not stored:
             if not simulated:
-                raise ConfigError(f"[kiosk] {role}_pin must be set (a hash from `enrol pin hash`)")
+                raise ConfigError(f"[kiosk] {role}_pin must be set (a hash from kiosk.pin.hash_pin)")
             log.warning("SIMULATED station: the %s PIN is the development PIN %s", role, DEVELOPMENT_PINS[role])
             stored = hash_pin(DEVELOPMENT_PINS[role])
         guards[role] = PinGuard(stored, lockout_s=kiosk.pin_lockout_s)

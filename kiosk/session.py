@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime
 from typing import Protocol
 
 from capture.document.identity import DocumentSource, IdentityDocument
-from capture.document.personal_id import PersonalIdError, check_personal_id, parse_personal_id
+from capture.document.personal_id import Mismatch, PersonalIdError, check_personal_id, parse_personal_id
 from capture.face.sample import FaceSample
 from capture.finger.tenprint import Event as FingerEvent
 from capture.finger.tenprint import TenPrintPolicy, TenPrintSession
@@ -268,11 +268,15 @@ class EnrolmentSession:
 
     def id_number_warnings(self) -> list[str]:
         """Disagreements between the ID number and the birth date / sex, explained (not blocking)."""
+        return [str(m) for m in self.id_number_mismatches()]
+
+    def id_number_mismatches(self) -> list[Mismatch]:
+        """The same disagreements as message ids with their values, for a screen to translate."""
         number = self.values.get("personal_id", "")
         birth = _parse_date(self.values.get("date_of_birth", ""))
         sex = {"Nam": "M", "Nữ": "F"}.get(self.values.get("sex", ""))
         try:
-            return [str(m) for m in check_personal_id(number, birth_date=birth, sex=sex)]
+            return check_personal_id(number, birth_date=birth, sex=sex)
         except PersonalIdError:
             return []
 

@@ -144,8 +144,12 @@ class KioskApp(App):
 
     def go(self, name: str) -> None:
         """Show screen ``name``; the step indicator follows the session."""
-        self.step = self.session.step if name in STEP_SCREENS.values() else -1
-        self.root.current = name
+        self.step = int(self.session.step) if name in STEP_SCREENS.values() else -1
+        if self.root.current != name:
+            self.root.current = name
+            # Without an animation there is nothing to wait for: finish the switch in this frame, so
+            # that the new screen takes touches at once (a pending switch leaves both screens half-active).
+            self.root.transition.stop()
 
     def show_step(self) -> None:
         """Show the screen of the session's current step."""

@@ -20,6 +20,7 @@ def prepare(*, fullscreen: bool = False, kivy_home: Path | None = None) -> None:
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # Kivy logs through the station's handlers (kiosk.logs)
     if kivy_home is not None:
         os.environ.setdefault("KIVY_HOME", str(kivy_home))
     from kivy.config import Config

@@ -1,0 +1,238 @@
+"""Kiosk figures, on the simulated station under Xvfb (software OpenGL, llvmpipe):
+
+1. cold start to the first screen: a fresh Python process, from its launch to the welcome screen
+   drawn (imports, simulated station, development PKI, services, Kivy window, every screen built);
+2. resident memory (VmRSS) with the app up and every device open (camera streaming, scanner, reader);
+3. preview frames shown per second on the face screen while the face is analysed (auto-capture held
+   off), with the analyses per second alongside;
+4. one scripted complete enrolment driven by touches (card, data, face, 4 fingers, review, consent
+   with the officer PIN, receipt), total and without the simulated citizen's time (rendering each
+   finger impression) and the countdown before the photo.
+
+    .venv/bin/python bench/kiosk.py          (re-runs itself under xvfb-run when there is no display)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LAUNCHED = time.monotonic()
+# This file is called kiosk.py, like the package it measures: keep its folder off the import path.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
+
+def main() -> int:
+    if not os.environ.get("DISPLAY"):
+        xvfb = shutil.which("xvfb-run")
+        if not xvfb:
+            print("needs a display or xvfb-run", file=sys.stderr)
+            return 1
+        return subprocess.call([xvfb, "-a", "-s", "-screen 0 1280x800x24", sys.executable, *sys.argv])
+    if sys.argv[1:] == ["--child"]:
+        return child()
+    started = time.monotonic()
+    output = subprocess.run([sys.executable, __file__, "--child"], capture_output=True, text=True, check=False)
+    total = time.monotonic() - started
+    print(output.stdout, end="")
+    if output.returncode:
+        print(output.stderr[-3000:], file=sys.stderr)
+        return output.returncode
+    first = next(float(line.split()[-2]) for line in output.stdout.splitlines() if line.startswith("first screen"))
+    print(f"(parent: process launch to first screen {first:.2f} s; whole bench {total:.1f} s)")
+    return 0
+
+
+def child() -> int:
+    os.environ.update({"KIVY_NO_ARGS": "1", "LIBGL_ALWAYS_SOFTWARE": "1", "KIVY_WINDOW": "sdl2",
+                       "KIVY_HOME": tempfile.mkdtemp(prefix="kivy-")})
+    import dataclasses
+
+    from capture.finger.positions import FingerPosition
+    from capture.finger.tenprint import TenPrintPolicy
+    from hardware_sim.citizen import ScriptedCitizen
+    from hardware_sim.citizens import make_citizen
+    from kiosk.commands.kiosk import LocalReceiver
+    from kiosk.config import parse_config
+    from kiosk.services import open_services, with_scanner
+    from kiosk.session import SessionPolicy
+    from kiosk.station import bring_up
+    from kiosk.ui.boot import prepare
+
+    data = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
+    config = parse_config({"station": {"id": "NA-BENCH-01", "simulated": True}, "paths": {"data_dir": str(data)}})
+    with bring_up(config, simulate=True) as devices:
+        devices = with_scanner(devices, "nb1010")
+        receiver = LocalReceiver(devices.config)
+        url = receiver.start()
+        station = dataclasses.replace(devices.config, outbox=dataclasses.replace(devices.config.outbox,
+                                                                                receiver_url=url))
+        services = open_services(station, devices)
+        prepare()
+        from kivy.base import EventLoop
+
+        from kiosk.ui.app import KioskApp
+
+        order = (FingerPosition.RIGHT_INDEX, FingerPosition.LEFT_INDEX, FingerPosition.RIGHT_THUMB,
+                 FingerPosition.LEFT_THUMB)
+        policy = SessionPolicy("NA-BENCH-01", operator_id="bench-officer", tenprint=TenPrintPolicy(order=order))
+        app = KioskApp(services, policy, countdown_s=1.0)
+        app._run_prepare()
+        EventLoop.idle()
+        print(f"first screen drawn after {time.monotonic() - LAUNCHED:.2f} s")
+
+        simulation = devices.simulation
+        seed = 3
+        citizen = make_citizen(seed)
+        simulation.insert_card(seed)
+        scripted = ScriptedCitizen(simulation, seed, scanner="nb1010")
+        citizen_time = [0.0]
+
+        def timed_citizen(event: object) -> None:
+            begun = time.monotonic()
+            scripted.on_event(event)
+            citizen_time[0] += time.monotonic() - begun
+
+        app.session.finger_listeners.append(timed_citizen)
+        drive = Drive(app, EventLoop)
+
+        # 2. memory with every device open
+        camera, scanner = services.camera(), services.scanner()
+        with camera, scanner:
+            camera.latest(timeout=5)
+            from drivers.device import DeviceKind
+            from drivers.smartcard.models import create_reader
+
+            reader_config = devices.config.devices[DeviceKind.CARD_READER]
+            with create_reader(reader_config.model, reader_config.settings, usb_backend=devices.usb_backend):
+                drive.pump(1.0)
+                print(f"resident memory, app up and camera + scanner + card reader open: {rss_mib():.0f} MiB")
+
+        # 3. preview rate while the face is analysed (countdown long enough that nothing is captured)
+        app.countdown_s = 3600
+        session = app.session
+        session.start()
+        session.enter_manually(citizen.personal_id)
+        for name, value in {"full_name": citizen.full_name, "date_of_birth": f"{citizen.birth_date:%d/%m/%Y}",
+                            "sex": "Nam" if citizen.sex == "M" else "Nữ", "place_of_origin": "Nghệ An",
+                            "place_of_residence": "Vinh, Nghệ An"}.items():
+            session.set_value(name, value)
+        session.confirm_personal_data()
+        app.show_step()
+        face = app.root.get_screen("face")
+        analyses = [0]
+        session_progress = face._show_progress
+
+        def counting(progress: object) -> None:
+            analyses[0] += 1
+            session_progress(progress)
+
+        face._show_progress = counting
+        drive.until(lambda: face.frames_shown > 5, 30)
+        shown, analysed, begun = face.frames_shown, analyses[0], time.monotonic()
+        drive.pump(10.0)
+        seconds = time.monotonic() - begun
+        print(f"face screen: {(face.frames_shown - shown) / seconds:.1f} preview frames shown/s while "
+              f"{(analyses[0] - analysed) / seconds:.1f} analyses/s (1280x720 MJPEG, 30 fps source)")
+        face._show_progress = session_progress
+        app.countdown_s = 1.0
+        app.finish()
+        drive.pump(0.3)
+
+        # 4. one scripted enrolment through touches
+        begun = time.monotonic()
+        drive.tap("start")
+        pad = drive.screen().ids.pad
+        for text, field in ((citizen.personal_id, None), (f"{citizen.birth_date:%d%m%Y}", "birth_date"),
+                            (f"{citizen.expiry_date:%d%m%Y}", "expiry_date")):
+            if field:
+                drive.tap(field)
+            for digit in text:
+                drive.key(pad, digit)
+        drive.tap("read")
+        drive.until(lambda: app.root.current == "personal_data", 30)
+        drive.tap("confirm")
+        drive.until(lambda: drive.screen().mode == "captured", 60)
+        drive.tap("accept")
+        drive.until(lambda: app.session.fingers.complete, 120)
+        drive.until(lambda: not drive.screen().ids.proceed.disabled, 10)
+        drive.tap("proceed")
+        drive.tap("confirm")
+        drive.tap("confirm")
+        for digit in "2468":
+            drive.key(drive.screen().ids.pad, digit)
+        drive.tap("authorise")
+        drive.until(lambda: app.root.current == "receipt", 60)
+        total = time.monotonic() - begun
+        station_time = total - citizen_time[0] - app.countdown_s - drive.paused
+        print(f"scripted enrolment (card, data, photo, {len(order)} fingers, consent, receipt): {total:.1f} s; "
+              f"without the simulated citizen ({citizen_time[0]:.1f} s), the photo countdown "
+              f"({app.countdown_s:.1f} s) and the driver's pauses between touches ({drive.paused:.1f} s): "
+              f"{station_time:.1f} s")
+        app.stop()
+        services.close()
+        receiver.stop()
+    return 0
+
+
+class Drive:
+    """Touches on the app's widgets (as the UI tests do), with the time spent waiting between them."""
+
+    def __init__(self, app: object, loop: object) -> None:
+        self.app, self.loop = app, loop
+        self.paused = 0.0
+
+    def pump(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.loop.idle()  # type: ignore[attr-defined]
+            time.sleep(0.005)
+
+    def until(self, predicate: object, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while not predicate():  # type: ignore[operator]
+            if time.monotonic() > end:
+                screen = self.screen()
+                message = getattr(screen.ids.get("message"), "text", "") or getattr(screen, "hint", "")
+                raise TimeoutError(f"the kiosk did not get there: on {screen.name}, {message}")  # type: ignore[attr-defined]
+            self.pump(0.02)
+
+    def screen(self) -> object:
+        return self.app.root.get_screen(self.app.root.current)  # type: ignore[attr-defined]
+
+    def tap(self, widget: object) -> None:
+        from kivy.tests.common import UnitTestTouch
+
+        if isinstance(widget, str):
+            widget = self.screen().ids[widget]  # type: ignore[attr-defined]
+        x, y = widget.to_window(*widget.center)  # type: ignore[attr-defined]
+        touch = UnitTestTouch(x, y)
+        begun = time.monotonic()
+        touch.touch_down()
+        self.pump(0.02)
+        touch.touch_up()
+        self.pump(0.03)
+        self.paused += time.monotonic() - begun
+
+    def key(self, pad: object, text: str) -> None:
+        for child in pad.walk(restrict=True):  # type: ignore[attr-defined]
+            if getattr(child, "text", None) == text and hasattr(child, "on_release") and child is not pad:
+                self.tap(child)
+                return
+        raise LookupError(text)
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Consent: the citizen confirms the data and agrees to its use; the officer authorises with a PIN.
+Sealing and queueing run in a job; the receipt follows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.properties import BooleanProperty, StringProperty
+
+from kiosk.i18n import _
+from kiosk.session import Receipt, SessionError
+from kiosk.ui.widgets import KioskScreen, digits_edit
+
+
+class ConsentScreen(KioskScreen):
+    confirmed = BooleanProperty(False)
+    masked = StringProperty("")
+
+    def on_kv_post(self, _base: Any) -> None:
+        self._pin = ""
+
+    def on_pre_enter(self, *_args: Any) -> None:
+        self.ids.message.text = ""
+        self.ids.authorise.disabled = False
+
+    def clear(self) -> None:
+        self.confirmed = False
+        self._pin = self.masked = ""
+        self.ids.message.text = ""
+
+    def toggle(self) -> None:
+        self.confirmed = not self.confirmed
+
+    def key(self, key: str) -> None:
+        self._pin = digits_edit(self._pin, key)
+        self.masked = "•" * len(self._pin)
+
+    def authorise(self) -> None:
+        session = self.app.session
+        confirmed, pin = self.confirmed, self._pin
+        self._pin = self.masked = ""
+        self.ids.message.text = _("Saving the enrolment...")
+        self.ids.authorise.disabled = True
+        self.app.jobs.start("seal", lambda _cancel: session.authorise(confirmed, pin), self._sealed, self._failed)
+
+    def _sealed(self, _receipt: Receipt) -> None:
+        self.ids.message.text = ""
+        self.ids.authorise.disabled = False
+        self.app.show_step()
+
+    def _failed(self, error: BaseException) -> None:
+        self.ids.authorise.disabled = False
+        if isinstance(error, SessionError):
+            self.ids.message.text = _(error.message).format(**error.values)
+            return
+        self.ids.message.text = ""
+        self.app.fail(error, "consent")
+
+    def back(self) -> None:
+        self.app.session.back()
+        self.app.show_step()

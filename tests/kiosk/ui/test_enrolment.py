@@ -1,0 +1,108 @@
+"""One complete enrolment through the real app: touches on the real widgets, simulated devices, a
+scripted citizen, and a real receiver that accepts the packet.  Screenshots of every screen in
+both languages go to artifacts/screenshots/<lang>/<screen>.png."""
+
+from __future__ import annotations
+
+from capture.finger.positions import ExceptionReason, FingerPosition
+from hardware_sim.citizens import make_citizen
+from kiosk.outbox.store import PacketState
+from kiosk.session import Step
+
+from .conftest import CITIZEN, SKIP_PROMPTS
+
+
+def type_digits(kiosk, text: str) -> None:
+    pad = kiosk.screen().ids.pad
+    for char in text:
+        if char.isdigit():
+            kiosk.key(pad, char)
+
+
+def test_complete_enrolment_reaches_the_receiver(kiosk, station):
+    services, _simulation, receiver = station
+    citizen = make_citizen(CITIZEN)
+    app = kiosk.app
+    kiosk.start(order=(FingerPosition.RIGHT_INDEX, FingerPosition.LEFT_INDEX, FingerPosition.RIGHT_THUMB))
+    SKIP_PROMPTS.add(FingerPosition.RIGHT_THUMB)
+
+    # Welcome
+    assert app.root.current == "welcome"
+    kiosk.shots("welcome")
+    kiosk.tap_id("start")
+    assert app.root.current == "identify" and app.session.step is Step.IDENTIFY
+
+    # Identify: the numbers printed on the card, typed on the numeric pad
+    type_digits(kiosk, citizen.personal_id)
+    kiosk.tap_id("birth_date")
+    type_digits(kiosk, f"{citizen.birth_date:%d%m%Y}")
+    kiosk.tap_id("expiry_date")
+    type_digits(kiosk, f"{citizen.expiry_date:%d%m%Y}")
+    assert kiosk.screen().ids.expiry_date.value == f"{citizen.expiry_date:%d/%m/%Y}"
+    kiosk.shots("identify")
+    kiosk.tap_id("read")
+    kiosk.until(lambda: app.root.current == "personal_data", 20, "the chip to be read")
+    assert app.session.document.verified
+
+    # Personal data: pre-filled from DG13; one change typed with Telex is flagged
+    screen = kiosk.screen()
+    assert screen.boxes["full_name"].value == citizen.full_name
+    kiosk.tap(screen.boxes["religion"])
+    for _ in range(len(screen.boxes["religion"].value)):
+        kiosk.key(screen.ids.letters, "<-")
+    for key in "khoong":
+        kiosk.key(screen.ids.letters, key)
+    assert app.session.values["religion"] == "không"
+    assert screen.boxes["religion"].flagged and "religion" in app.session.changed_from_chip
+    kiosk.shots("personal_data")
+    kiosk.tap_id("confirm")
+    assert app.root.current == "face"
+
+    # Face: live preview with the oval, countdown, auto-capture; then accept
+    screen = kiosk.screen()
+    kiosk.until(lambda: screen.frames_shown >= 3 and screen.guidance, 30, "the preview")
+    kiosk.shots("face")
+    kiosk.until(lambda: screen.mode == "captured", 40, "the auto-capture")
+    assert screen.pending is not None and not screen.pending.manual
+    kiosk.shots("face_captured")
+    kiosk.tap_id("accept")
+    assert app.root.current == "fingers" and app.session.face is not None
+
+    # Fingers: two taken by the scripted citizen; the officer declares the thumb bandaged
+    screen = kiosk.screen()
+    kiosk.until(lambda: len(app.session.fingers.samples) == 2, 60, "two fingers")
+    kiosk.until(lambda: screen.current == FingerPosition.RIGHT_THUMB, 10, "the thumb's prompt")
+    kiosk.tap_id("declare")
+    dialog = app.root_window.children[0]
+    kiosk.shots("fingers_exception")
+    kiosk.tap(dialog.ids.bandaged)
+    kiosk.until(lambda: app.session.fingers.complete and not screen.ids.proceed.disabled, 10, "completion")
+    assert app.session.fingers.exceptions[FingerPosition.RIGHT_THUMB].reason is ExceptionReason.BANDAGED
+    assert screen.ids.hands.states[FingerPosition.RIGHT_INDEX][0] == "accepted"
+    kiosk.shots("fingers")
+    kiosk.tap_id("proceed")
+
+    # Review, consent (citizen confirms, officer PIN), receipt
+    assert app.root.current == "review"
+    kiosk.shots("review")
+    kiosk.tap_id("confirm")
+    assert app.root.current == "consent"
+    kiosk.tap_id("confirm")
+    type_digits(kiosk, "2468")
+    kiosk.shots("consent")
+    kiosk.tap_id("authorise")
+    kiosk.until(lambda: app.root.current == "receipt", 30, "sealing")
+    receipt = app.session.receipt
+    screen = kiosk.screen()
+    kiosk.until(lambda: screen.status, 10, "the print status")
+    assert screen.ids.number.text == receipt.enrolment_number and screen.ids.qr.texture is not None
+    kiosk.shots("receipt")
+
+    # The receiver accepted the packet: the outbox holds its signed receipt
+    kiosk.until(lambda: services.outbox.get(receipt.packet_id).state is PacketState.ACKNOWLEDGED, 30,
+                "the receiver's receipt")
+    assert receiver is not None and services.outbox.receipt(receipt.packet_id)
+
+    kiosk.tap_id("finish")
+    assert app.root.current == "welcome" and app.session.step is Step.WELCOME
+    assert app.session.receipt is None and not app.session.values
