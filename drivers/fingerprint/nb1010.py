@@ -47,6 +47,7 @@ from drivers.errors import (
     ProtocolError,
 )
 from drivers.fingerprint.base import FingerImage, FingerprintScanner
+from drivers.traffic import summary
 from drivers.usb_backend import default_backend
 
 logger = logging.getLogger(__name__)
@@ -247,7 +248,7 @@ class NB1010Scanner(FingerprintScanner):
         """One bulk IN transfer of exactly ``length`` bytes; anything shorter is a ProtocolError."""
         data = bytes(self._usb(what, lambda: self._device.read(ENDPOINT_IN, length, self.timeout_ms)))
         if traffic.isEnabledFor(logging.DEBUG):
-            traffic.debug("IN 0x%02x %s: %s", ENDPOINT_IN, what, data.hex())
+            traffic.debug("IN 0x%02x %s: %s", ENDPOINT_IN, what, summary(data, head=IMAGE_HEADER_LENGTH))
         if len(data) != length:
             raise ProtocolError(f"short {what}: got {len(data)} bytes, expected {length}", device=self._name)
         return data

@@ -44,6 +44,7 @@ from drivers.errors import (
     ProtocolError,
 )
 from drivers.fingerprint.base import FingerImage, FingerprintScanner
+from drivers.traffic import MAX_LOGGED_BYTES, summary
 
 log = logging.getLogger(__name__)
 traffic_log = logging.getLogger(__name__ + ".traffic")
@@ -188,7 +189,7 @@ class PacketParser:
         return max(1, HEADER_SIZE - len(buffer))
 
     def _discard(self, count: int, reason: str) -> None:
-        traffic_log.debug("junk (%s): %s", reason, self._buffer[:count].hex(" "))
+        traffic_log.debug("junk (%s): %s", reason, summary(bytes(self._buffer[:count]), head=16))
         del self._buffer[:count]
         self.junk_bytes += count
         if reason not in self.junk_reasons:
@@ -348,7 +349,10 @@ class _Link:
                         self.port, self.parser.junk_bytes, "; ".join(self.parser.junk_reasons),
                     )
                 if traffic_log.isEnabledFor(logging.DEBUG):
-                    traffic_log.debug("rx %s", encode_packet(packet.address, packet.pid, packet.payload).hex(" "))
+                    wire = encode_packet(packet.address, packet.pid, packet.payload)
+                    # Image data packets (PID 02/08) are the fingerprint itself: header only.
+                    image = packet.pid in (PID_DATA, PID_END_OF_DATA)
+                    traffic_log.debug("rx %s", summary(wire, head=HEADER_SIZE if image else MAX_LOGGED_BYTES))
                 return packet
             if time.monotonic() >= deadline:
                 junk = ""

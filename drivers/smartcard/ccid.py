@@ -31,10 +31,13 @@ import usb.util
 from drivers.device import DeviceInfo, DeviceKind, SelfTestResult
 from drivers.errors import DeviceAccessDenied, DeviceBusy, DeviceError, DeviceNotFound, DeviceTimeout, ProtocolError
 from drivers.smartcard.base import ATR, CardReader, CardRemoved, NoCard, reader_gone
+from drivers.traffic import summary
 from drivers.usb_backend import default_backend
 
 logger = logging.getLogger(__name__)
 traffic = logging.getLogger(__name__ + ".traffic")
+CCID_HEADER = 10
+"""Every CCID bulk message starts with a 10-byte header (CCID 1.1, 6.1 and 6.2)."""
 
 CCID_CLASS = 0x0B
 CLASS_DESCRIPTOR_TYPE = 0x21
@@ -287,14 +290,14 @@ class CcidReader(CardReader):
         self._seq = (self._seq + 1) % 256
         seq = self._seq
         message = bytes([kind]) + len(data).to_bytes(4, "little") + bytes([self.slot, seq]) + specific + data
-        traffic.debug("OUT %s: %s", what, message.hex())
+        traffic.debug("OUT %s: %s", what, summary(message, head=CCID_HEADER + 5))  # + the APDU header
         self._usb(f"sending {what}", lambda: self._device.write(self._ep_out, message, self.timeout_ms))
         deadline = time.monotonic() + self.card_timeout_s
         stale = 0
         while True:
             reply = bytes(self._usb(f"reply to {what}", lambda: self._device.read(
                 self._ep_in, _round_up(self.max_message_length, 64), self.timeout_ms)))
-            traffic.debug("IN %s: %s", what, reply.hex())
+            traffic.debug("IN %s: %s", what, summary(reply, head=CCID_HEADER, tail=2))  # + the status word
             if len(reply) < 10:
                 raise ProtocolError(f"reply to {what}: {len(reply)} bytes, shorter than the 10-byte header "
                                     f"({reply.hex()})", device=self._name)

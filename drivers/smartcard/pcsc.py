@@ -22,6 +22,7 @@ from smartcard import scard
 from drivers.device import DeviceInfo, DeviceKind, SelfTestResult
 from drivers.errors import DeviceBusy, DeviceError, DeviceNotFound, DeviceTimeout, ProtocolError
 from drivers.smartcard.base import ATR, CardReader, CardRemoved, NoCard, reader_gone
+from drivers.traffic import summary
 
 logger = logging.getLogger(__name__)
 traffic = logging.getLogger(__name__ + ".traffic")
@@ -180,11 +181,11 @@ class PcscReader(CardReader):
     def exchange(self, command: bytes) -> bytes:
         if self._card is None:
             raise NoCard("the card is not connected", device=self.name)
-        traffic.debug("> %s", command.hex())
+        traffic.debug("> %s", summary(command, head=5))  # CLA INS P1 P2 Lc
         result, response = scard.SCardTransmit(self._card, self._protocol, list(command))
         if result != scard.SCARD_S_SUCCESS:
             raise self._transmit_error(result, "exchanging an APDU")
-        traffic.debug("< %s", bytes(response).hex())
+        traffic.debug("< %s", summary(bytes(response), head=0, tail=2))
         if not response:
             # vpcd answers an APDU whose card has gone with zero bytes instead of an error code;
             # pcscd notices the card is absent at its next poll of the reader.
