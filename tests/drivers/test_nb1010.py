@@ -161,7 +161,7 @@ def test_traffic_is_logged_in_hex(scanner: NB1010Scanner, caplog: pytest.LogCapt
     with caplog.at_level(logging.DEBUG, logger="drivers.fingerprint.nb1010.traffic"):
         scanner.finger_present()
     assert "8038010008000000" in caplog.text
-    assert "8037010010000000" in caplog.text
+    assert "80 37 01 00 10 00 00 00" in caplog.text
 
 
 def test_unconfigured_device_gets_configured(sim: NB1010Simulator) -> None:
