@@ -20,7 +20,7 @@ from kiosk.logs import setup_logging
 
 COMMANDS = ("kiosk.commands.diag", "kiosk.commands.finger", "kiosk.commands.keys", "kiosk.commands.pki",
             "kiosk.commands.outbox", "kiosk.commands.receiver", "kiosk.commands.face", "kiosk.commands.card",
-            "kiosk.commands.kiosk")
+            "kiosk.commands.kiosk", "kiosk.commands.pin")
 
 
 def main(argv: list[str] | None = None) -> int:

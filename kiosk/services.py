@@ -146,7 +146,7 @@ class KioskServices:
         if kind is DeviceKind.CAMERA:
             with self.camera() as camera:
                 frame = camera.latest(timeout=5.0, cancel=cancel)
-                analysis = FaceAnalyser().analyse(frame.pixels, frame.sequence, frame.captured_at)
+                analysis = FaceAnalyser(self.config.face).analyse(frame.pixels, frame.sequence, frame.captured_at)
                 stats = camera.stats()
             passed = sum(1 for check in analysis.checks if check.passed)
             return TestCapture(kind, frame.pixels, f"{passed}/{len(analysis.checks)} checks",

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from capture.face.autocapture import NoPortrait, capture_portrait
-from capture.face.checks import Analysis, FaceAnalyser, FacePolicy
+from capture.face.checks import Analysis, FaceAnalyser
 from drivers.camera.models import create_camera
 from drivers.device import DeviceKind
 from drivers.errors import Cancelled, DeviceError
@@ -56,7 +56,7 @@ def _capture_face(args: argparse.Namespace, config: StationConfig) -> int:
             if devices.simulation is not None:
                 devices.simulation.camera.set_scene(args.scene)
             with create_camera(device_config.model, device_config.settings) as camera:
-                sample = capture_portrait(camera, FaceAnalyser(FacePolicy()), timeout=args.timeout, on_analysis=show)
+                sample = capture_portrait(camera, FaceAnalyser(config.face), timeout=args.timeout, on_analysis=show)
     except NoPortrait as error:
         print(_("No portrait: {error}. Last guidance: {guidance}").format(error=error, guidance=_(error.guidance)),
               file=sys.stderr)

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from capture.finger.tenprint import TenPrintPolicy
 from kiosk.commands import EXIT_DEVICE, EXIT_OK
 from kiosk.config import ConfigError, StationConfig
 from kiosk.i18n import _
@@ -101,7 +100,7 @@ def _run(config: StationConfig, devices: Any, args: argparse.Namespace, *, recei
     services = open_services(config, devices)
     policy = SessionPolicy(config.station_id, operator_id=operator,
                            inactivity_warning_s=config.kiosk.inactivity_warning_s,
-                           inactivity_wipe_s=config.kiosk.inactivity_wipe_s, tenprint=TenPrintPolicy())
+                           inactivity_wipe_s=config.kiosk.inactivity_wipe_s, tenprint=config.fingers)
     from kiosk.ui.boot import prepare
 
     prepare(fullscreen=args.fullscreen)

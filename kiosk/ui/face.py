@@ -97,7 +97,7 @@ class FaceScreen(KioskScreen):
 
     def _work(self, cancel: threading.Event) -> FaceSample:
         if self._analyser is None:
-            self._analyser = FaceAnalyser()  # loads the landmark model once (a few hundred ms)
+            self._analyser = FaceAnalyser(self.app.services.config.face)  # loads the models once (~0.3 s)
         manual = self._manual
         stop = threading.Event()
         with self.app.services.camera() as camera:

@@ -49,3 +49,19 @@ def test_lockout_after_repeated_failures_and_doubling(stored):
     for _ in range(3):
         result = guard.check("1111")
     assert result.locked_for_s == 120  # a second lockout in a row doubles
+
+
+def test_enrol_pin_hash_reads_standard_input(monkeypatch, capsys, tmp_path):
+    import io
+
+    from kiosk.cli import main
+
+    monkeypatch.delenv("ENROL_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setattr("sys.stdin", io.StringIO("97531\n"))
+    assert main(["pin", "hash"]) == 0
+    stored = capsys.readouterr().out.strip()
+    assert verify_pin("97531", stored) and "97531" not in stored
+    monkeypatch.setattr("sys.stdin", io.StringIO("12\n"))
+    assert main(["--lang", "en", "pin", "hash"]) == 2
+    assert "4 to 12 digits" in capsys.readouterr().err
