@@ -4,6 +4,7 @@ both languages go to artifacts/screenshots/<lang>/<screen>.png."""
 
 from __future__ import annotations
 
+from capture.face.guidance import MESSAGES
 from capture.finger.positions import ExceptionReason, FingerPosition
 from hardware_sim.citizens import make_citizen
 from kiosk.outbox.store import PacketState
@@ -20,7 +21,7 @@ def type_digits(kiosk, text: str) -> None:
 
 
 def test_complete_enrolment_reaches_the_receiver(kiosk, station):
-    services, _simulation, receiver = station
+    services, simulation, receiver = station
     citizen = make_citizen(CITIZEN)
     app = kiosk.app
     kiosk.start(order=(FingerPosition.RIGHT_INDEX, FingerPosition.LEFT_INDEX, FingerPosition.RIGHT_THUMB))
@@ -55,13 +56,18 @@ def test_complete_enrolment_reaches_the_receiver(kiosk, station):
     assert app.session.values["religion"] == "không"
     assert screen.boxes["religion"].flagged and "religion" in app.session.changed_from_chip
     kiosk.shots("personal_data")
+    simulation.camera.set_scene("far")  # the citizen sits too far back at first
     kiosk.tap_id("confirm")
     assert app.root.current == "face"
 
-    # Face: live preview with the oval, countdown, auto-capture; then accept
+    # Face: live preview with the oval and the guidance; once the citizen comes closer, the
+    # countdown and auto-capture; then accept
     screen = kiosk.screen()
-    kiosk.until(lambda: screen.frames_shown >= 3 and screen.guidance, 30, "the preview")
+    kiosk.until(lambda: screen.frames_shown >= 3 and screen._guidance_id == MESSAGES["move_closer"], 30,
+                "the guidance to come closer")
+    assert screen.mode == "live"
     kiosk.shots("face")
+    simulation.camera.set_scene("good")
     kiosk.until(lambda: screen.mode == "captured", 40, "the auto-capture")
     assert screen.pending is not None and not screen.pending.manual
     kiosk.shots("face_captured")
