@@ -155,6 +155,9 @@ class SessionPolicy:
     operator_id: str = ""
     inactivity_warning_s: float = 60.0
     inactivity_wipe_s: float = 90.0
+    fault_wipe_s: float = 600.0
+    """Idle time allowed while a device fault is on screen: the officer may need minutes to replug a
+    device, and the error screen shows nothing of the citizen; the warning still comes first."""
     tenprint: TenPrintPolicy = field(default_factory=TenPrintPolicy)
 
 
@@ -382,15 +385,21 @@ class EnrolmentSession:
         if self.step is Step.WELCOME:
             return Inactivity.ACTIVE
         idle = self._clock() - self._last_touch
-        if idle >= self.policy.inactivity_wipe_s:
+        wipe_after = self._wipe_after()
+        if idle >= wipe_after:
             self.wipe()
             return Inactivity.WIPED
-        if idle >= self.policy.inactivity_warning_s:
+        if idle >= wipe_after - (self.policy.inactivity_wipe_s - self.policy.inactivity_warning_s):
             return Inactivity.WARNING
         return Inactivity.ACTIVE
 
     def seconds_until_wipe(self) -> float:
-        return max(0.0, self.policy.inactivity_wipe_s - (self._clock() - self._last_touch))
+        return max(0.0, self._wipe_after() - (self._clock() - self._last_touch))
+
+    def _wipe_after(self) -> float:
+        if self.fault is not None:
+            return max(self.policy.fault_wipe_s, self.policy.inactivity_wipe_s)
+        return self.policy.inactivity_wipe_s
 
     def wipe(self) -> None:
         """Forget the citizen: cancel workers, zero image buffers, drop every reference."""

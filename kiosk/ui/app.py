@@ -26,7 +26,7 @@ from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-from drivers.errors import Cancelled
+from drivers.errors import Cancelled, DeviceError
 from kiosk import i18n
 from kiosk.services import KioskServices
 from kiosk.session import EnrolmentSession, Inactivity, SessionPolicy, Step
@@ -162,6 +162,8 @@ class KioskApp(App):
         if isinstance(error, Cancelled):
             return
         log.warning("fault on %s: %s", return_to, error)
+        if isinstance(error, DeviceError):
+            self.session.device_failed(error)  # the officer gets longer before the inactivity wipe
         self.screen("error").show(error, return_to)
         self.go("error")
 

@@ -255,6 +255,21 @@ def test_inactivity_warns_then_wipes(session, clock):
     assert not pixels.any()  # the image buffer itself was zeroed
 
 
+def test_a_device_fault_gives_the_officer_longer_before_the_wipe(session, services, clock):
+    session.start()
+    services.card_error = DeviceDisconnected("reader unplugged")
+    with pytest.raises(DeviceDisconnected):
+        session.read_card(ACCESS)
+    clock.now += 120  # past the normal wipe time, replugging the reader
+    assert session.tick() is Inactivity.ACTIVE
+    clock.now += 600 - 120 - 29
+    assert session.tick() is Inactivity.WARNING
+    session.clear_fault()  # retry: the normal clock applies again from now
+    assert session.tick() is Inactivity.ACTIVE and session.step is Step.IDENTIFY
+    clock.now += 91
+    assert session.tick() is Inactivity.WIPED
+
+
 def test_language_survives_the_wipe(session):
     session.set_language("en")
     _to(session, Step.FACE)
