@@ -59,9 +59,9 @@ def child() -> int:
     from hardware_sim.citizens import make_citizen
     from kiosk.commands.kiosk import LocalReceiver
     from kiosk.config import parse_config
-    from kiosk.services import open_services, with_scanner
+    from kiosk.services import open_services
     from kiosk.session import SessionPolicy
-    from kiosk.station import bring_up
+    from kiosk.station import bring_up, with_scanner
     from kiosk.ui.boot import prepare
 
     data = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))

@@ -121,7 +121,7 @@ class KioskConfig:
 
     PINs are never written here, only their scrypt hashes (``kiosk.pin.hash_pin``).  Empty PIN
     hashes are allowed only on the simulated station, which then uses its documented development
-    PINs (``kiosk.services.DEVELOPMENT_PINS``).
+    PINs (``kiosk.station.DEVELOPMENT_PINS``).
     """
 
     language: str = "vi"

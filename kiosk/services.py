@@ -5,15 +5,13 @@ need beyond one enrolment (camera and scanner for the capture screens, the diagn
 captures of the technician screen, the outbox of the officer screen, the receipt printer).  Every
 method that touches a device blocks: the UI calls them from worker threads only.
 
-The simulated station (``bring_up(config, simulate=True)``) is used exactly like a real one; only
-two things differ and both are decided here: the chips are trusted under the run's test CSCA, and
-when the configuration sets no PIN hashes the development PINs of :data:`DEVELOPMENT_PINS` apply
-(never on a real station: :func:`open_services` refuses to start without PIN hashes there).
+The simulated station (``bring_up(config, simulate=True)``) is used exactly like a real one: its
+configuration arrives completed with a trust store and PIN hashes (``kiosk.station``), so nothing
+here asks whether a device is simulated.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import threading
@@ -47,16 +45,13 @@ from kiosk.outbox.sealing import seal_record
 from kiosk.outbox.service import make_uploader, open_outbox
 from kiosk.outbox.store import Outbox, OutboxStatus
 from kiosk.outbox.uploader import Uploader
-from kiosk.pin import PinCheck, PinGuard, hash_pin
+from kiosk.pin import PinCheck, PinGuard
 from kiosk.printer import open_printer, print_receipt
 from kiosk.session import CardAccess, Receipt
 from kiosk.station import StationDevices
 
 log = logging.getLogger(__name__)
 
-DEVELOPMENT_PINS = {"officer": "2468", "technician": "1357"}
-"""PINs of the SIMULATED station when its configuration sets no hashes.  Development only: a real
-station refuses to start without ``[kiosk] officer_pin`` and ``technician_pin`` hashes."""
 
 
 @dataclass(frozen=True)
@@ -240,22 +235,15 @@ class KioskServices:
 def open_services(config: StationConfig, devices: StationDevices, *, upload: bool = True) -> KioskServices:
     """Everything the kiosk needs from a brought-up station; ``upload`` starts the outbox's uploader thread."""
     kiosk = config.kiosk
-    simulated = devices.simulation is not None
-    if simulated:
-        trust = TrustStore([devices.simulation.csca_certificate])  # type: ignore[attr-defined]
-    elif kiosk.trust_store is not None:
-        trust = TrustStore.from_folder(kiosk.trust_store)
-    else:
+    if kiosk.trust_store is None:
         raise ConfigError("[kiosk] trust_store must name the folder of CSCA certificates the cards are checked "
                           "against")
+    trust = TrustStore.from_folder(kiosk.trust_store)
     guards = {}
     for role in ("officer", "technician"):
         stored = getattr(kiosk, f"{role}_pin")
         if not stored:
-            if not simulated:
-                raise ConfigError(f"[kiosk] {role}_pin must be set (a hash from kiosk.pin.hash_pin)")
-            log.warning("SIMULATED station: the %s PIN is the development PIN %s", role, DEVELOPMENT_PINS[role])
-            stored = hash_pin(DEVELOPMENT_PINS[role])
+            raise ConfigError(f"[kiosk] {role}_pin must be set (a hash from `enrol pin hash`)")
         guards[role] = PinGuard(stored, lockout_s=kiosk.pin_lockout_s)
     identity = load_identity(config)
     outbox = open_outbox(config)
@@ -275,21 +263,6 @@ def enrolment_number(record: EnrolmentRecord) -> str:
     """
     local = record.created_at.astimezone()
     return f"{record.station_id}-{local:%y%m%d}-{record.packet_id.hex[:8].upper()}"
-
-
-def with_scanner(devices: StationDevices, model: str) -> StationDevices:
-    """The same devices with another simulated fingerprint scanner (``nb1010`` or ``r30x``).
-
-    The simulated station carries both; the R30x moves an image in about 3.5 s, the NB-1010 in
-    milliseconds, so demos and UI tests take the NB-1010.
-    """
-    if devices.simulation is None:
-        raise ValueError("only a simulated station carries both scanners")
-    settings = {"port": devices.simulation.r30x.port} if model == "r30x" else {}  # type: ignore[attr-defined]
-    fingerprint = DeviceConfig(DeviceKind.FINGERPRINT, model, required=True, settings=settings)
-    config = dataclasses.replace(devices.config,
-                                 devices={**devices.config.devices, DeviceKind.FINGERPRINT: fingerprint})
-    return dataclasses.replace(devices, config=config)
 
 
 def _yymmdd(ddmmyyyy: str) -> str:

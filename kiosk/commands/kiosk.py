@@ -27,13 +27,11 @@ from kiosk.commands import EXIT_DEVICE, EXIT_OK
 from kiosk.config import ConfigError, StationConfig
 from kiosk.i18n import _
 from kiosk.session import SessionPolicy
-from kiosk.station import bring_up
+from kiosk.station import DEVELOPMENT_PINS, bring_up, with_scanner
 
 log = logging.getLogger(__name__)
 
 XVFB_SCREEN = "-screen 0 1280x800x24"
-DEVELOPMENT_OPERATOR = "dev-officer"
-"""The officer written into the records of the SIMULATED station when ``[kiosk] operator_id`` is empty."""
 _UNDER_XVFB = "ENROL_KIOSK_UNDER_XVFB"
 
 
@@ -61,8 +59,6 @@ def _kiosk(args: argparse.Namespace, config: StationConfig) -> int:
     with bring_up(config, simulate=args.sim) as devices:
         if devices.simulation is None:
             return _run(config, devices, args, receiver_url=None)
-        from kiosk.services import with_scanner
-
         devices = with_scanner(devices, args.scanner)
         receiver = LocalReceiver(devices.config)
         try:
@@ -90,11 +86,11 @@ def _without_display() -> int:
 
 
 def _run(config: StationConfig, devices: Any, args: argparse.Namespace, *, receiver_url: str | None) -> int:
-    from kiosk.services import DEVELOPMENT_PINS, open_services
+    from kiosk.services import open_services
 
     if receiver_url is not None:
         config = dataclasses.replace(config, outbox=dataclasses.replace(config.outbox, receiver_url=receiver_url))
-    operator = config.kiosk.operator_id or (DEVELOPMENT_OPERATOR if devices.simulation is not None else "")
+    operator = config.kiosk.operator_id
     if not operator:
         raise ConfigError("[kiosk] operator_id must name the officer on duty (every record carries it)")
     services = open_services(config, devices)

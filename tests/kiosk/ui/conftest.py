@@ -56,8 +56,8 @@ def station(tmp_path_factory):
     """The simulated station (NB-1010 as scanner), a receiver, and the kiosk's services."""
     from kiosk.commands.kiosk import LocalReceiver
     from kiosk.config import parse_config
-    from kiosk.services import open_services, with_scanner
-    from kiosk.station import bring_up
+    from kiosk.services import open_services
+    from kiosk.station import bring_up, with_scanner
 
     data = tmp_path_factory.mktemp("station")
     config = parse_config({"station": {"id": "NA-TEST-01", "simulated": True}, "paths": {"data_dir": str(data)},
