@@ -3,6 +3,8 @@
 import os
 import shutil
 import subprocess
+import sys
+from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,17 @@ def softhsm_token(tmp_path_factory):
         os.environ["SOFTHSM2_CONF"] = previous
 
 
+
+
+SYNTHETIC = Path(__file__).parent / "e2e" / "synthetic.py"
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    """``tests/e2e/synthetic.py``: synthetic enrolment records, the plaintext scan, an in-process receiver."""
+    if "synthetic_enrolment" not in sys.modules:
+        spec = spec_from_file_location("synthetic_enrolment", SYNTHETIC)
+        module = module_from_spec(spec)
+        sys.modules["synthetic_enrolment"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["synthetic_enrolment"]

@@ -27,7 +27,7 @@ from drivers.device import DeviceKind
 from drivers.errors import Cancelled, DeviceError
 from drivers.smartcard.base import CardReader
 from drivers.smartcard.models import create_reader
-from kiosk.commands import EXIT_DEVICE, EXIT_OK, EXIT_USAGE
+from kiosk.commands import EXIT_DEVICE, EXIT_OK, EXIT_USAGE, report_failure
 from kiosk.config import ConfigError, StationConfig
 from kiosk.i18n import _
 
@@ -76,11 +76,8 @@ def _read_card(args: argparse.Namespace, config: StationConfig) -> int:
         print(_("Cannot read the card: {error}").format(error=error), file=sys.stderr)
         return EXIT_USAGE
     except (DeviceError, BacError, SecureMessagingError, LdsError, ChipError, Cancelled) as error:
-        print(_("Reading the card failed: {error}").format(error=error), file=sys.stderr)
-        print("  " + _(getattr(error, "citizen_message", "")), file=sys.stderr)
-        hint = getattr(error, "technician_hint", "")
-        if hint:
-            print("  " + _("Hint: {hint}").format(hint=hint), file=sys.stderr)
+        report_failure(_("Reading the card failed: {error}") + "\n  " + _(getattr(error, "citizen_message", "")),
+                       error)
         return EXIT_DEVICE
     _print(document, args.json)
     return EXIT_OK if document.verified else EXIT_DEVICE

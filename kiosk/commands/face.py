@@ -18,7 +18,7 @@ from capture.face.checks import Analysis, FaceAnalyser
 from drivers.camera.models import create_camera
 from drivers.device import DeviceKind
 from drivers.errors import Cancelled, DeviceError
-from kiosk.commands import EXIT_DEVICE, EXIT_OK
+from kiosk.commands import EXIT_DEVICE, EXIT_OK, report_failure
 from kiosk.config import ConfigError, StationConfig
 from kiosk.i18n import _
 from kiosk.station import bring_up
@@ -62,10 +62,7 @@ def _capture_face(args: argparse.Namespace, config: StationConfig) -> int:
               file=sys.stderr)
         return EXIT_DEVICE
     except (DeviceError, Cancelled) as error:
-        print(_("Capture failed: {error}").format(error=error), file=sys.stderr)
-        hint = getattr(error, "technician_hint", "")
-        if hint:
-            print("  " + _("Hint: {hint}").format(hint=hint), file=sys.stderr)
+        report_failure(_("Capture failed: {error}"), error)
         return EXIT_DEVICE
     try:
         args.out.write_bytes(sample.token_jpeg)

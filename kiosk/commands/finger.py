@@ -16,7 +16,7 @@ from drivers.device import DeviceKind
 from drivers.errors import Cancelled, DeviceError
 from drivers.fingerprint.base import FingerImage
 from drivers.fingerprint.models import create_scanner
-from kiosk.commands import EXIT_DEVICE, EXIT_OK
+from kiosk.commands import EXIT_DEVICE, EXIT_OK, report_failure
 from kiosk.config import ConfigError, StationConfig
 from kiosk.i18n import _
 from kiosk.station import bring_up
@@ -49,10 +49,7 @@ def _capture_finger(args: argparse.Namespace, config: StationConfig) -> int:
         print(_("The driver's traffic differs from the recording: {error}").format(error=error), file=sys.stderr)
         return EXIT_DEVICE
     except (DeviceError, Cancelled) as error:
-        print(_("Capture failed: {error}").format(error=error), file=sys.stderr)
-        hint = getattr(error, "technician_hint", "")
-        if hint:
-            print("  " + _("Hint: {hint}").format(hint=hint), file=sys.stderr)
+        report_failure(_("Capture failed: {error}"), error)
         return EXIT_DEVICE
     if not cv2.imwrite(str(args.out), image.pixels):
         print(_("Cannot write {path}").format(path=args.out), file=sys.stderr)

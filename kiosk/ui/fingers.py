@@ -21,7 +21,7 @@ from capture.finger.tenprint import DUPLICATE_FEEDBACK, AttemptResult, Event, Fo
 from drivers.errors import Cancelled, DeviceError
 from kiosk.i18n import N_, _
 from kiosk.session import SessionError
-from kiosk.ui.widgets import KioskScreen
+from kiosk.ui.widgets import KioskScreen, finger_states
 
 PLACE = N_("Place your {finger} on the scanner.")
 AGAIN = N_("Please try again.")
@@ -131,17 +131,13 @@ class FingersScreen(KioskScreen):
 
     def refresh(self) -> None:
         fingers = self.app.session.fingers
-        samples, exceptions, unresolved = fingers.samples, fingers.exceptions, fingers.unresolved
+        unresolved = fingers.unresolved
         order = set(fingers.policy.order)
-        states: dict[int, tuple[str, str]] = {}
+        states = finger_states(fingers)
         for position in FingerPosition:
-            if position in exceptions:
-                states[position] = ("exception", "X")
-            elif position in samples:
-                sample = samples[position]
-                states[position] = ("forced" if sample.forced else "accepted",
-                                    f"{sample.quality}{'!' if sample.forced else ''}")
-            elif position in unresolved:
+            if position in states:
+                continue
+            if position in unresolved:
                 states[position] = ("unresolved", "?")
             elif position == self.current:
                 states[position] = ("current", "")

@@ -11,7 +11,7 @@ from kivy.core.image import Image as CoreImage
 from capture.finger.positions import FingerPosition
 from kiosk.i18n import _
 from kiosk.session import FIELDS, SessionError, Step
-from kiosk.ui.widgets import KioskScreen
+from kiosk.ui.widgets import KioskScreen, finger_states
 
 
 class ReviewScreen(KioskScreen):
@@ -41,18 +41,9 @@ class ReviewScreen(KioskScreen):
             flag = "  [" + _("changed from the chip") + "]" if spec.name in changed else ""
             lines.append(f"[b]{_(spec.label)}:[/b] {_escape(value)}{flag}")
         self.ids.data.text = "\n".join(lines)
-        fingers = session.fingers
-        samples, exceptions = fingers.samples, fingers.exceptions
-        states: dict[int, tuple[str, str]] = {}
-        for position in FingerPosition:
-            if position in exceptions:
-                states[position] = ("exception", "X")
-            elif position in samples:
-                sample = samples[position]
-                states[position] = ("forced" if sample.forced else "accepted",
-                                    f"{sample.quality}{'!' if sample.forced else ''}")
-            else:
-                states[position] = ("unused", "")
+        samples, exceptions = session.fingers.samples, session.fingers.exceptions
+        states = finger_states(session.fingers)
+        states.update({position: ("unused", "") for position in FingerPosition if position not in states})
         self.ids.hands.states = states
         notes = []
         if session.face is not None and session.face.manual:

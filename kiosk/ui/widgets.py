@@ -28,6 +28,7 @@ from kivy.uix.modalview import ModalView
 from kivy.uix.screenmanager import Screen
 
 from capture.finger.positions import FingerPosition
+from capture.finger.tenprint import TenPrintSession
 from kiosk.i18n import N_, _
 from kiosk.pin import PinCheck
 from kiosk.telex import type_key
@@ -190,6 +191,21 @@ class FingerButton(ButtonBehavior, Label):
 _LAYOUT = {"little": (0.00, 0.38, 0.42), "ring": (0.21, 0.45, 0.50), "middle": (0.42, 0.48, 0.52),
            "index": (0.63, 0.45, 0.48), "thumb": (0.86, 0.18, 0.38)}
 _NAMES = ("thumb", "index", "middle", "ring", "little")
+
+
+def finger_states(fingers: TenPrintSession) -> dict[int, tuple[str, str]]:
+    """The diagram's state of every finger that is settled: declared (``X``) or taken (its quality;
+    ``!`` when forced).  Fingers still to take are left for the caller to describe."""
+    samples, exceptions = fingers.samples, fingers.exceptions
+    states: dict[int, tuple[str, str]] = {}
+    for position in FingerPosition:
+        if position in exceptions:
+            states[position] = ("exception", "X")
+        elif position in samples:
+            sample = samples[position]
+            states[position] = ("forced" if sample.forced else "accepted",
+                                f"{sample.quality}{'!' if sample.forced else ''}")
+    return states
 
 
 class HandsDiagram(FloatLayout):
