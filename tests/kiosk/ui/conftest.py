@@ -153,10 +153,14 @@ class Driver:
             os.replace(made, folder / f"{name}.png")
 
     def _language_button(self):
+        return self.header_button("language")
+
+    def header_button(self, name: str):
+        """A button of the header every screen carries (``language`` or ``contrast``)."""
         for widget in self.screen().walk():
             if type(widget).__name__ == "Header":
-                return widget.ids.language
-        raise AssertionError("no language switch on this screen")
+                return widget.ids[name]
+        raise AssertionError(f"no {name} button in this screen's header")
 
 
 @pytest.fixture(scope="session")

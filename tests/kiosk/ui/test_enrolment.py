@@ -20,6 +20,23 @@ def type_digits(kiosk, text: str) -> None:
             kiosk.key(pad, char)
 
 
+def _luminance(rgba) -> float:
+    """WCAG 2.1 relative luminance of an sRGB colour."""
+    channels = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
+    return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+
+
+def assert_buttons_readable(screen) -> None:
+    """Every button's text against its background reaches WCAG's 4.5:1 contrast ratio."""
+    from kivy.uix.button import Button
+
+    buttons = [w for w in screen.walk() if isinstance(w, Button) and w.text and w.background_color[3] == 1]
+    assert buttons
+    for button in buttons:
+        light, dark = sorted((_luminance(button.color), _luminance(button.background_color)), reverse=True)
+        assert (light + 0.05) / (dark + 0.05) >= 4.5, (button.text, list(button.color), list(button.background_color))
+
+
 def test_complete_enrolment_reaches_the_receiver(kiosk, station):
     services, simulation, receiver = station
     citizen = make_citizen(CITIZEN)
@@ -30,6 +47,13 @@ def test_complete_enrolment_reaches_the_receiver(kiosk, station):
     # Welcome
     assert app.root.current == "welcome"
     kiosk.shots("welcome")
+    assert_buttons_readable(kiosk.screen())
+    kiosk.tap(kiosk.header_button("contrast"))
+    assert app.high_contrast
+    assert_buttons_readable(kiosk.screen())
+    kiosk.shots("welcome_high_contrast")
+    kiosk.tap(kiosk.header_button("contrast"))
+    assert not app.high_contrast
     kiosk.tap_id("start")
     assert app.root.current == "identify" and app.session.step is Step.IDENTIFY
 
