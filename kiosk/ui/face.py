@@ -4,7 +4,9 @@ before the auto-capture, the officer's capture button; then the portrait with re
 The camera's grabber thread keeps only the newest frame; a pump thread takes each new one and
 this screen blits it into a texture on the UI thread at the display's pace (OpenGL only works on
 the main thread).  Analysis runs in the capture job, so a slow analysis slows the judgement, never
-the preview.
+the preview.  The preview is shown mirrored, as a mirror would show the citizen (moving to
+their left moves the picture to the left, which the guidance "move to your left" relies on);
+the captured portrait is shown as it will be printed, not mirrored.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ class FaceScreen(KioskScreen):
         if self._texture is None or self._texture.size != (frame.width, frame.height):
             self._texture = Texture.create(size=(frame.width, frame.height), colorfmt="bgr")
             self._texture.flip_vertical()
+            self._texture.flip_horizontal()  # a mirror image: see the module docstring
         self._texture.blit_buffer(frame.pixels.tobytes(), colorfmt="bgr", bufferfmt="ubyte")
         self.ids.preview.texture = self._texture
         self.ids.preview.canvas.ask_update()
