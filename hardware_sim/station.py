@@ -13,7 +13,6 @@ from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
-
 from cryptography import x509
 
 from hardware_sim.camera import CameraSimulator
