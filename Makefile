@@ -6,6 +6,7 @@ run: setup
 	.venv/bin/enrol kiosk --sim
 
 test: setup
+	.venv/bin/ruff check .
 	.venv/bin/python -m pytest
 
 setup:
