@@ -19,7 +19,7 @@ import usb.backend
 from drivers.camera.models import create_camera
 from drivers.device import DeviceInfo, DeviceKind
 from drivers.discovery import FoundDevice
-from drivers.errors import DeviceError, DeviceNotFound
+from drivers.errors import N_, DeviceError, DeviceNotFound
 from drivers.fingerprint.models import SCANNER_MODELS, SettingsError, create_scanner
 from drivers.smartcard.models import READER_MODELS, create_reader
 from kiosk.config import DeviceConfig, StationConfig
@@ -37,6 +37,13 @@ class Status(enum.StrEnum):
     """The configuration file's section for this device is wrong (unknown model or setting)."""
     NO_DRIVER = "no driver"
     """Recognised, but this version of the station has no driver for it yet."""
+
+
+#: What a person reads for each status and kind of device (gettext message ids).
+STATUS_LABELS = {Status.OK: N_("ok"), Status.FAILED: N_("failed"), Status.MISSING: N_("missing"),
+                 Status.MISCONFIGURED: N_("misconfigured"), Status.NO_DRIVER: N_("no driver")}
+KIND_LABELS = {DeviceKind.FINGERPRINT: N_("fingerprint scanner"), DeviceKind.CAMERA: N_("camera"),
+               DeviceKind.CARD_READER: N_("card reader"), DeviceKind.PRINTER: N_("printer")}
 
 
 @dataclass

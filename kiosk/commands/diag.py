@@ -8,7 +8,7 @@ import json
 from drivers.discovery import discover
 from kiosk.commands import EXIT_DEVICE, EXIT_OK, EXIT_USAGE
 from kiosk.config import StationConfig
-from kiosk.diagnostics import DeviceReport, Status, diagnose
+from kiosk.diagnostics import KIND_LABELS, STATUS_LABELS, DeviceReport, Status, diagnose
 from kiosk.i18n import _
 from kiosk.station import bring_up
 
@@ -40,7 +40,8 @@ def _diag(args: argparse.Namespace, config: StationConfig) -> int:
             print()
             for report in failing:
                 print(_("{kind} required but {status}: {problem}").format(
-                    kind=report.kind, status=_(str(report.status)), problem=report.problem or "-"))
+                    kind=_(KIND_LABELS[report.kind]), status=_(STATUS_LABELS[report.status]),
+                    problem=report.problem or "-"))
                 if report.hint:
                     print("  " + _("Hint: {hint}").format(hint=report.hint))
         else:
@@ -61,9 +62,9 @@ def _format_table(reports: list[DeviceReport], station_id: str, simulated: bool)
         usb_id = f"{info.vendor_id:04x}:{info.product_id:04x}" if info and info.vendor_id is not None else "-"
         details = report.problem or ", ".join(f"{name}: {value}" for name, value in report.checks.items())
         rows.append([
-            str(report.kind), report.model, report.address or "-", usb_id,
+            _(KIND_LABELS[report.kind]), report.model, report.address or "-", usb_id,
             _("yes") if report.required else _("no"),
-            ("✔ " if report.status is Status.OK else "✘ ") + _(str(report.status)), details or "-",
+            ("✔ " if report.status is Status.OK else "✘ ") + _(STATUS_LABELS[report.status]), details or "-",
         ])
     if not rows:
         rows.append(["-", _("no devices found"), "-", "-", "-", "-", "-"])

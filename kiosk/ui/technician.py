@@ -12,7 +12,7 @@ from kivy.graphics.texture import Texture
 from kivy.properties import StringProperty
 
 from drivers.device import DeviceKind
-from kiosk.diagnostics import DeviceReport, Status
+from kiosk.diagnostics import KIND_LABELS, STATUS_LABELS, DeviceReport, Status
 from kiosk.i18n import _
 from kiosk.services import TestCapture
 from kiosk.ui.widgets import KioskScreen
@@ -45,8 +45,9 @@ class TechnicianScreen(KioskScreen):
         lines = []
         for report in reports:
             colour = "44aa55" if report.status is Status.OK else "dd3333"
-            mark = _("works") if report.status is Status.OK else _(str(report.status))
-            line = f"[b]{report.kind}[/b]  {report.model}  [color={colour}]{mark}[/color]  {report.address}"
+            mark = _("works") if report.status is Status.OK else _(STATUS_LABELS[report.status])
+            kind = _(KIND_LABELS[report.kind])
+            line = f"[b]{kind}[/b]  {report.model}  [color={colour}]{mark}[/color]  {report.address}"
             if report.problem:
                 line += f"\n    {report.problem}"
             if report.hint and report.status is not Status.OK:

@@ -112,7 +112,7 @@ def test_technician_pin_lockout_then_technician_and_officer_screens(kiosk, stati
     kiosk.until(lambda: app.root.current == "technician", 5, "the technician screen")
 
     screen = kiosk.screen()
-    kiosk.until(lambda: "card_reader" in screen.ids.devices.text, 30, "the self-tests")
+    kiosk.until(lambda: "Simulated CCID contactless reader" in screen.ids.devices.text, 30, "the self-tests")
     kiosk.tap_id("test_camera")
     kiosk.until(lambda: screen.ids.test_image.texture is not None, 20, "the camera test")
     kiosk.shots("technician")
