@@ -55,8 +55,8 @@ def child() -> int:
 
     from capture.finger.positions import FingerPosition
     from capture.finger.tenprint import TenPrintPolicy
-    from hardware_sim.citizen import ScriptedCitizen
     from hardware_sim.citizens import make_citizen
+    from hardware_sim.scripted_citizen import ScriptedCitizen
     from kiosk.commands.kiosk import LocalReceiver
     from kiosk.config import parse_config
     from kiosk.services import open_services

@@ -29,8 +29,8 @@ from capture.finger.tenprint import AttemptResult, Event, Forced, Prompt, TenPri
 from drivers.device import DeviceInfo, SelfTestResult
 from drivers.fingerprint.base import FingerImage, FingerprintScanner
 from drivers.fingerprint.models import create_scanner
-from hardware_sim.citizen import ScriptedCitizen
 from hardware_sim.fingerprints import master_print
+from hardware_sim.scripted_citizen import ScriptedCitizen
 from hardware_sim.station import ScannerName, SimulatedStation
 
 SEED = 4242

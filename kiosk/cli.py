@@ -15,7 +15,7 @@ from pathlib import Path
 from drivers.fingerprint.models import SettingsError
 from kiosk.commands import EXIT_USAGE
 from kiosk.config import ConfigError, load_config
-from kiosk.i18n import _, set_language
+from kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, set_language
 from kiosk.logs import setup_logging
 
 COMMANDS = ("kiosk.commands.diag", "kiosk.commands.finger", "kiosk.commands.keys", "kiosk.commands.pki",
@@ -47,17 +47,17 @@ def main(argv: list[str] | None = None) -> int:
 def _language(argv: list[str]) -> str:
     """The ``--lang`` choice, read before the parser is built so that its help is translated too."""
     for index, arg in enumerate(argv):
-        if arg == "--lang" and index + 1 < len(argv) and argv[index + 1] in ("vi", "en"):
+        if arg == "--lang" and index + 1 < len(argv) and argv[index + 1] in LANGUAGES:
             return argv[index + 1]
-        if arg in ("--lang=vi", "--lang=en"):
+        if arg.startswith("--lang=") and arg.split("=", 1)[1] in LANGUAGES:
             return arg.split("=", 1)[1]
-    return "vi"
+    return DEFAULT_LANGUAGE
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enrol", description=_("Identity-card enrolment station"))
     parser.add_argument("--config", type=Path, help=_("configuration file (TOML); none = simulated station"))
-    parser.add_argument("--lang", choices=("vi", "en"), default="vi", help=_("language of messages"))
+    parser.add_argument("--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE, help=_("language of messages"))
     subcommands = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(name).register(subcommands)

@@ -36,6 +36,7 @@ from capture.finger.tenprint import Event as FingerEvent
 from capture.finger.tenprint import TenPrintPolicy, TenPrintSession
 from capture.record import EnrolmentRecord
 from drivers.errors import N_, DeviceError
+from kiosk.i18n import LANGUAGES
 from kiosk.pin import PinCheck
 
 
@@ -201,7 +202,7 @@ class EnrolmentSession:
     # -- welcome and language -------------------------------------------------------------------
 
     def set_language(self, language: str) -> None:
-        if language not in ("vi", "en"):
+        if language not in LANGUAGES:
             raise SessionError(N_("Unsupported language."))
         self.language = language
         self.touch()

@@ -14,10 +14,11 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
+from kiosk.i18n import LANGUAGES, catalogue_path
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("drivers", "capture", "kiosk", "crypto", "receiver")
 KEYWORDS = {"_": None, "N_": None}
-LANGUAGES = ("vi", "en")
 
 
 def extract() -> Catalog:
@@ -34,7 +35,7 @@ def extract() -> Catalog:
 
 def merge(language: str, template: Catalog) -> int:
     """Bring one catalogue up to date; returns how many messages still lack a translation."""
-    path = ROOT / "kiosk" / "i18n" / language / "LC_MESSAGES" / "enrolment.po"
+    path = catalogue_path(language)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         with path.open("rb") as stream:

@@ -105,7 +105,7 @@ def _run(config: StationConfig, devices: Any, args: argparse.Namespace, *, recei
     app = KioskApp(services, policy, language=config.kiosk.language, high_contrast=config.kiosk.high_contrast)
     simulation = devices.simulation
     if simulation is not None:
-        from hardware_sim.citizen import ScriptedCitizen
+        from hardware_sim.scripted_citizen import ScriptedCitizen
 
         citizen = simulation.insert_card(args.citizen)
         app.session.finger_listeners.append(ScriptedCitizen(simulation, args.citizen, scanner=args.scanner).on_event)

@@ -31,8 +31,8 @@ from drivers.device import DeviceInfo, DeviceKind, SelfTestResult
 from drivers.errors import Cancelled, DeviceDisconnected, DeviceError, DeviceTimeout
 from drivers.fingerprint.base import FingerImage, FingerprintScanner
 from drivers.fingerprint.models import create_scanner
-from hardware_sim.citizen import ScriptedCitizen
 from hardware_sim.fingerprints import render_impression
+from hardware_sim.scripted_citizen import ScriptedCitizen
 from hardware_sim.station import SimulatedStation
 
 SEED = 7

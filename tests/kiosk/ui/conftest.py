@@ -175,7 +175,7 @@ def kiosk_app(display, station):
     policy = SessionPolicy("NA-TEST-01", operator_id="officer-1")
     app = KioskApp(services, policy, countdown_s=0.5, export_dir=services.config.data_dir / "usb")
     app._run_prepare()  # the window and the screens; the tests run the event loop (Driver.pump)
-    from hardware_sim.citizen import ScriptedCitizen
+    from hardware_sim.scripted_citizen import ScriptedCitizen
 
     citizen = ScriptedCitizen(simulation, CITIZEN, scanner="nb1010")
 
