@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
+from crypto.asn1 import HASH_ALGORITHMS, load_content_info, to_asn1_certificate
 from crypto.errors import MalformedPacket, TamperedPacket, WrongRecipient
 from crypto.keys import RecipientKey
 
@@ -44,8 +45,6 @@ ECDH_KDF_HASHES = {
 ECDH_SHA256_KDF = "1.3.132.1.11.1"
 GCM_KEY_BYTES = {"aes128_gcm": 16, "aes192_gcm": 24, "aes256_gcm": 32}
 WRAP_KEY_BYTES = {"aes128_wrap": 16, "aes192_wrap": 24, "aes256_wrap": 32}
-OAEP_HASHES = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
-               "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
 
 class GcmParameters(core.Sequence):
@@ -106,11 +105,8 @@ def envelope(content: bytes, recipient: x509.Certificate, *, content_type: str =
 
 def open_envelope(data: bytes, recipient: RecipientKey) -> Envelope:
     """Decrypt an AuthEnvelopedData addressed to ``recipient``; typed errors for every refusal."""
+    auth_enveloped = load_content_info(data, "authenticated_enveloped_data")
     try:
-        info = cms.ContentInfo.load(data)
-        if info["content_type"].native != "authenticated_enveloped_data":
-            raise MalformedPacket(f"expected CMS AuthEnvelopedData, found {info['content_type'].native}")
-        auth_enveloped = info["content"]
         encrypted = auth_enveloped["auth_encrypted_content_info"]
         algorithm = encrypted["content_encryption_algorithm"]
         algorithm_name = algorithm["algorithm"].native
@@ -143,9 +139,7 @@ def open_envelope(data: bytes, recipient: RecipientKey) -> Envelope:
 
 
 def _recipient_id(certificate: x509.Certificate) -> cms.IssuerAndSerialNumber:
-    from asn1crypto import x509 as asn1_x509
-
-    parsed = asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+    parsed = to_asn1_certificate(certificate)
     return cms.IssuerAndSerialNumber({"issuer": parsed.issuer, "serial_number": parsed.serial_number})
 
 
@@ -224,11 +218,11 @@ def _unwrap_transported(ktri: cms.KeyTransRecipientInfo, recipient: RecipientKey
     hash_name = parameters["hash_algorithm"]["algorithm"].native
     mgf_hash_name = parameters["mask_gen_algorithm"]["parameters"]["algorithm"].native
     label = parameters["p_source_algorithm"]["parameters"].native or None
-    if hash_name not in OAEP_HASHES or mgf_hash_name not in OAEP_HASHES:
+    if hash_name not in HASH_ALGORITHMS or mgf_hash_name not in HASH_ALGORITHMS:
         raise MalformedPacket(f"unsupported OAEP hash {hash_name}/{mgf_hash_name}")
     try:
         return recipient.key.decrypt(ktri["encrypted_key"].native, padding.OAEP(
-            padding.MGF1(OAEP_HASHES[mgf_hash_name]()), OAEP_HASHES[hash_name](), label))
+            padding.MGF1(HASH_ALGORITHMS[mgf_hash_name]()), HASH_ALGORITHMS[hash_name](), label))
     except ValueError:
         raise TamperedPacket("the encrypted content-encryption key does not decrypt") from None
 

@@ -2,17 +2,22 @@
 
 The codes are part of the wire contract (``docs/packet-format.md``): a station reads them to tell a
 packet that will never be accepted (tampered, wrong recipient) from a problem of the moment.
-``crypto`` imports no product package, so these messages are plain English for the technician and
-the registry's operators; the kiosk shows its own translated text for the citizen.
+Each is an :class:`~drivers.errors.ExplainedError` (the one module of another layer that ``crypto``
+imports): the text is plain English for the technician and the registry's operators, and the
+citizen message says calmly that the enrolment cannot be saved now.
 """
 
 from __future__ import annotations
 
+from drivers.errors import N_, ExplainedError
 
-class CryptoError(Exception):
+
+class CryptoError(ExplainedError):
     """Base of every error of this package."""
 
     code = "crypto-error"
+    citizen_message = N_("This station cannot save the enrolment right now. Please wait for the officer.")
+    technician_hint = "Check the station's keys and certificates ([keys]) and run `enrol diag`."
 
 
 class KeyStoreError(CryptoError):

@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
+from crypto.durable import write_atomically
 from crypto.errors import CertificateMismatch, KeyStoreError
 
 
@@ -67,19 +68,8 @@ def write_encrypted_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPri
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(passphrase),
     )
-    write_private_file(path, pem)
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the start (no window where another user could read it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+    write_atomically(path, pem)  # mode 0600 from the start: no window where another user could read it
 
 
 def load_private_key(path: Path, passphrase: bytes | None) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:

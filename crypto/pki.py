@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from crypto.durable import write_atomically
 from crypto.errors import CertificateMismatch, KeyStoreError, PacketError
 from crypto.keys import (
     FileSigner,
@@ -32,7 +33,6 @@ from crypto.keys import (
     load_private_key,
     same_public_key,
     write_encrypted_key,
-    write_private_file,
 )
 from crypto.trust import TrustStore
 
@@ -246,7 +246,7 @@ def create_dev_pki(directory: Path, subject: StationSubject, *, registry_key_typ
 
     def save(certificate: x509.Certificate, key: object, certificate_path: Path, key_path: Path) -> None:
         certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        write_private_file(key_path, key.private_bytes(  # type: ignore[attr-defined]
+        write_atomically(key_path, key.private_bytes(  # type: ignore[attr-defined]
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 
     root_key = ec.generate_private_key(ec.SECP256R1())
@@ -284,7 +284,7 @@ def create_dev_pki(directory: Path, subject: StationSubject, *, registry_key_typ
     save(tls, tls_key, pki.tls_certificate, pki.tls_key)
 
     passphrase = secrets.token_urlsafe(24).encode()
-    write_private_file(pki.station_passphrase, passphrase + b"\n")
+    write_atomically(pki.station_passphrase, passphrase + b"\n")
     station_key = ec.generate_private_key(ec.SECP256R1())
     write_encrypted_key(pki.station_key, station_key, passphrase)
     station = issue_station_certificate(make_csr(subject, station_key), station_ca, ca_key)

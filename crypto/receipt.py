@@ -30,7 +30,7 @@ class ReceiptError(CryptoError):
 
 
 @dataclass(frozen=True)
-class Receipt:
+class RegistryReceipt:
     packet_id: str
     sealed_sha256: str
     """Hex SHA-256 of the sealed packet bytes the receiver stored."""
@@ -49,7 +49,7 @@ class Receipt:
         }, sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> Receipt:
+    def from_json(cls, data: bytes) -> RegistryReceipt:
         try:
             document = json.loads(data)
             if document.get("receipt_version") != RECEIPT_VERSION:
@@ -60,18 +60,18 @@ class Receipt:
             raise ReceiptError(f"the receipt's content is not a receipt: {error}") from error
 
 
-def sign_receipt(receipt: Receipt, signer: Signer) -> bytes:
+def sign_receipt(receipt: RegistryReceipt, signer: Signer) -> bytes:
     """The DER CMS SignedData of ``receipt``."""
     return signed_data.sign(receipt.to_json(), signer, signing_time=receipt.received_at)
 
 
-def verify_receipt(data: bytes, trust: TrustStore, *, packet_id: str, sealed_sha256: str) -> Receipt:
+def verify_receipt(data: bytes, trust: TrustStore, *, packet_id: str, sealed_sha256: str) -> RegistryReceipt:
     """The receipt, if it is signed by a trusted receiver and is for exactly this packet and these bytes."""
     try:
         signed = signed_data.verify(data, trust)
     except PacketError as error:
         raise ReceiptError(f"receipt signature not accepted: {error}") from error
-    receipt = Receipt.from_json(signed.content)
+    receipt = RegistryReceipt.from_json(signed.content)
     if receipt.packet_id != packet_id:
         raise ReceiptError(f"the receipt is for packet {receipt.packet_id}, not {packet_id}")
     if receipt.sealed_sha256 != sealed_sha256:

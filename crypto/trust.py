@@ -1,20 +1,25 @@
-"""Trust store: which CAs vouch for stations (or for the receiver's receipts), and the CRL if any.
+"""Trust store: which CAs vouch for a signer, and the CRLs if any - the one certificate path check,
+for stations and receipts (``crypto``) and for Document Signers under a CSCA (ICAO 9303-11 §5.1).
 
-Chains are short and known (root → station CA → station), so the check is explicit rather than
-delegated to a TLS-oriented path builder: each certificate must be issued by the next (signature
-checked), CAs must say ``cA=TRUE``, every certificate must be valid at the time that matters
-(the signing time for a packet: a station that was offline for a month still delivers what it
-signed while its certificate was valid), and the leaf must not be on a configured CRL
-(RFC 5280 §6.3, simplified to one CRL per issuing CA).
+Chains are short and known (root → station CA → station; CSCA → Document Signer), so the check is
+explicit rather than delegated to a TLS-oriented path builder: each certificate must be issued by
+the next (name and signature), CAs must say ``cA=TRUE``, every certificate must be valid at the
+time that matters (the signing time for a packet: a station that was offline for a month still
+delivers what it signed while its certificate was valid; the time of reading for a card), and no
+certificate may be on a configured CRL (RFC 5280 §6.3, simplified to one CRL per issuing CA).
+
+A name can belong to several certificates: a CA re-certified with the same key, or a new key under
+the same name (ICAO 9303-12 link certificates put both in one master list).  So every issuer that
+fits is tried, and the first chain that is valid at that time wins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from crypto.errors import CertificateExpired, CertificateRevoked, UnknownSigner
 
@@ -34,41 +39,56 @@ class TrustStore:
 
     def verify(self, leaf: x509.Certificate, *, at: datetime,
                intermediates: Sequence[x509.Certificate] = ()) -> list[x509.Certificate]:
-        """The chain from ``leaf`` to an anchor, each valid at ``at``; raises a typed :class:`PacketError`."""
-        pool = [*intermediates, *self.intermediates]
-        chain = [leaf]
-        current = leaf
-        while not self._is_anchor(current):
-            if len(chain) > MAX_CHAIN:
-                raise UnknownSigner("certificate chain too long")
-            issuer = self._issuer_of(current, [*self.anchors, *pool])
-            if issuer is None:
-                raise UnknownSigner(f"no trusted issuer for {current.subject.rfc4514_string()}")
-            _require_ca(issuer)
-            chain.append(issuer)
-            current = issuer
-        for certificate in chain:
-            if not certificate.not_valid_before_utc <= at <= certificate.not_valid_after_utc:
-                raise CertificateExpired(
-                    f"{certificate.subject.rfc4514_string()} valid {certificate.not_valid_before_utc:%Y-%m-%d} to "
-                    f"{certificate.not_valid_after_utc:%Y-%m-%d}, not at {at:%Y-%m-%d %H:%M}Z")
-        self._check_revocation(chain)
-        return chain
+        """The chain from ``leaf`` to an anchor, each valid at ``at``; raises a typed :class:`PacketError`.
+
+        :class:`UnknownSigner` when no chain reaches an anchor (the message says, for each issuer
+        tried, why not), :class:`CertificateExpired` when chains exist but none is valid at ``at``
+        (the first one's reason), :class:`CertificateRevoked` when a chain valid at ``at`` has a
+        revoked certificate - a revoked certificate is not rescued by another path.
+        """
+        candidates = [*self.anchors, *intermediates, *self.intermediates]
+        problems: list[str] = []
+        expired: CertificateExpired | None = None
+        for chain in self._chains([leaf], candidates, problems):
+            try:
+                _check_validity(chain, at)
+            except CertificateExpired as error:
+                expired = expired or error
+                continue
+            self._check_revocation(chain)
+            return chain
+        if expired is not None:
+            raise expired
+        raise UnknownSigner("; ".join(problems))
 
     def _is_anchor(self, certificate: x509.Certificate) -> bool:
         return any(certificate == anchor for anchor in self.anchors)
 
-    @staticmethod
-    def _issuer_of(certificate: x509.Certificate, candidates: list[x509.Certificate]) -> x509.Certificate | None:
-        for candidate in candidates:
-            if candidate.subject != certificate.issuer or candidate == certificate:
-                continue
+    def _chains(self, chain: list[x509.Certificate], candidates: list[x509.Certificate],
+                problems: list[str]) -> Iterator[list[x509.Certificate]]:
+        """Every chain from ``chain`` up to an anchor, depth first; why each dead end is one goes to ``problems``."""
+        current = chain[-1]
+        if self._is_anchor(current):
+            yield chain
+            return
+        if len(chain) > MAX_CHAIN:
+            problems.append("certificate chain too long")
+            return
+        subject = current.subject.rfc4514_string()
+        named = [c for c in candidates if c.subject == current.issuer and c not in chain]
+        if not named:
+            problems.append(f"no trusted issuer named {current.issuer.rfc4514_string()} for {subject}")
+        for issuer in named:
+            which = f"{issuer.subject.rfc4514_string()} (serial {issuer.serial_number:x})"
             try:
-                certificate.verify_directly_issued_by(candidate)
-            except (ValueError, TypeError, InvalidSignature):
+                current.verify_directly_issued_by(issuer)
+            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm) as error:
+                problems.append(f"{subject} is not signed by {which}: {str(error) or 'bad signature'}")
                 continue
-            return candidate
-        return None
+            if not is_ca(issuer):
+                problems.append(f"{which} is not a CA")
+                continue
+            yield from self._chains([*chain, issuer], candidates, problems)
 
     def _check_revocation(self, chain: list[x509.Certificate]) -> None:
         for certificate, issuer in zip(chain, chain[1:], strict=False):
@@ -79,13 +99,20 @@ class TrustStore:
                     raise CertificateRevoked(f"{certificate.subject.rfc4514_string()} is revoked")
 
 
-def _require_ca(certificate: x509.Certificate) -> None:
+def _check_validity(chain: list[x509.Certificate], at: datetime) -> None:
+    for certificate in chain:
+        if not certificate.not_valid_before_utc <= at <= certificate.not_valid_after_utc:
+            raise CertificateExpired(
+                f"{certificate.subject.rfc4514_string()} valid {certificate.not_valid_before_utc:%Y-%m-%d} to "
+                f"{certificate.not_valid_after_utc:%Y-%m-%d}, not at {at:%Y-%m-%d %H:%M}Z")
+
+
+def is_ca(certificate: x509.Certificate) -> bool:
+    """Whether ``certificate`` may issue certificates: basic constraints ``cA=TRUE`` (RFC 5280 §4.2.1.9)."""
     try:
-        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
-        constraints = None
-    if constraints is None or not constraints.ca:
-        raise UnknownSigner(f"{certificate.subject.rfc4514_string()} is not a CA")
+        return False
 
 
 def load_crl(data: bytes) -> x509.CertificateRevocationList:

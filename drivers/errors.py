@@ -1,7 +1,10 @@
-"""Typed device errors that explain themselves to two audiences.
+"""Errors that explain themselves to two audiences, and the typed device errors.
 
-Every error carries a ``citizen_message`` (short, calm, shown on the kiosk screen) and a
-``technician_hint`` (what to check, shown in diagnostics and logs).  The citizen message is a
+:class:`ExplainedError` is the one base of every error a person may be told about (devices, smart
+cards, the outbox, the packet format, sealing): it carries a ``citizen_message`` (short, calm,
+shown on the kiosk screen) and a ``technician_hint`` (what to check, shown in diagnostics and
+logs).  It lives here, in the lowest layer, so that every layer can derive from it; ``crypto``
+imports this one module of ``drivers`` and nothing else of ours (docs/decisions.md).  The citizen message is a
 gettext message id marked with :func:`N_`; it is translated where it is displayed (kiosk), because
 drivers must not depend on the kiosk's language setting.
 """
@@ -14,18 +17,31 @@ def N_(message: str) -> str:
     return message
 
 
-class DeviceError(Exception):
+class ExplainedError(Exception):
+    """An error with a message for the citizen (a gettext id, translated where it is shown) and a hint for
+    the technician.  ``detail`` is the technical account (logs, diagnostics); ``str()`` is the same."""
+
+    citizen_message = N_("Something went wrong. Please wait for the officer.")
+    technician_hint = "See the station log for the details."
+
+    def __init__(self, detail: str, *, hint: str | None = None) -> None:
+        self.detail = detail
+        if hint is not None:
+            self.technician_hint = hint
+        super().__init__(detail)
+
+
+class DeviceError(ExplainedError):
     """A device could not do what was asked.  Base of every driver error."""
 
     citizen_message = N_("The device is not responding. Please wait for the officer.")
     technician_hint = "Check the device's cable and power, then run `enrol diag`."
 
     def __init__(self, detail: str, *, device: str | None = None, hint: str | None = None) -> None:
-        self.detail = detail
+        super().__init__(detail, hint=hint)
         self.device = device
-        if hint is not None:
-            self.technician_hint = hint
-        super().__init__(f"{device}: {detail}" if device else detail)
+        if device:
+            self.args = (f"{device}: {detail}",)
 
 
 class DeviceNotFound(DeviceError):

@@ -96,7 +96,7 @@ def tlv(tag: int, value: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class TestPki:
+class ChipPki:
     """A country signing CA and one Document Signer under it, made fresh for the run."""
 
     csca_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -114,7 +114,7 @@ def _name(common_name: str) -> x509.Name:
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_pki(*, algorithm: str = "ecdsa", csca_name: str = "Test CSCA Vietnam") -> TestPki:
+def make_pki(*, algorithm: str = "ecdsa", csca_name: str = "Test CSCA Vietnam") -> ChipPki:
     """A CSCA (self-signed, CA) and a Document Signer certificate it issued.  ``algorithm``:
     ``"ecdsa"`` (P-256) or ``"rsa"`` (2048-bit)."""
     def key() -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
@@ -137,11 +137,11 @@ def make_pki(*, algorithm: str = "ecdsa", csca_name: str = "Test CSCA Vietnam") 
           .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
           .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(csca_key.public_key()), critical=False)
           .sign(csca_key, hashes.SHA256()))
-    return TestPki(csca_key, csca, ds_key, ds)
+    return ChipPki(csca_key, csca, ds_key, ds)
 
 
 @functools.lru_cache(maxsize=1)
-def run_pki() -> TestPki:
+def run_pki() -> ChipPki:
     """The test PKI of this run (one per process, made on first use)."""
     return make_pki()
 
@@ -211,7 +211,7 @@ def _dg13(citizen: Citizen) -> bytes:
     return tlv(0x6D, tlv(0x30, tlv(0x30, inner)))
 
 
-def sign_sod(data_groups: dict[int, bytes], pki: TestPki, *, digest: str = "sha256") -> bytes:
+def sign_sod(data_groups: dict[int, bytes], pki: ChipPki, *, digest: str = "sha256") -> bytes:
     """EF.SOD: a CMS SignedData (v3) over the LDSSecurityObject of ``data_groups`` (number ->
     encoded file), signed by the Document Signer with signed attributes (9303-10 4.6.2)."""
     lso = _LdsSecurityObject({
@@ -252,7 +252,7 @@ def sign_sod(data_groups: dict[int, bytes], pki: TestPki, *, digest: str = "sha2
     return tlv(0x77, content_info.dump())
 
 
-def build_files(citizen: Citizen, pki: TestPki | None = None, *, jpeg2000: bool = False,
+def build_files(citizen: Citizen, pki: ChipPki | None = None, *, jpeg2000: bool = False,
                 tamper: str | None = None) -> dict[str, bytes]:
     """The card's files (name -> encoded file).  ``tamper`` names a data group changed *after*
     the SOD was signed: one letter of its content altered, as a forger editing a chip would."""
@@ -309,7 +309,7 @@ def _dec(key: bytes, data: bytes) -> bytes:
 class EmrtdChip:
     """The chip of one card: ``process(command) -> response``, both raw APDU bytes."""
 
-    def __init__(self, citizen: Citizen, *, files: dict[str, bytes] | None = None, pki: TestPki | None = None,
+    def __init__(self, citizen: Citizen, *, files: dict[str, bytes] | None = None, pki: ChipPki | None = None,
                  busy_s: float = 0.0) -> None:
         self.citizen = citizen
         self.files = files if files is not None else build_files(citizen, pki)

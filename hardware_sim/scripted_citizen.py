@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hardware_sim.station import ScannerName, SimulatedStation
+from hardware_sim.simulated_station import ScannerName, SimulatedStation
 
 
 @dataclass

@@ -37,7 +37,8 @@ from capture.finger.tenprint import TenPrintPolicy, TenPrintSession
 from capture.record import EnrolmentRecord
 from drivers.errors import N_, DeviceError
 from kiosk.i18n import LANGUAGES
-from kiosk.pin import PinCheck
+from station.pin import PinCheck
+from station.services import CardAccess, ReceiptSlip
 
 
 class Step(enum.IntEnum):
@@ -110,28 +111,7 @@ class FieldProblem:
     hint: str = ""
 
 
-@dataclass(frozen=True)
-class CardAccess:
-    """What BAC needs from a CCCD, typed by the citizen or the officer."""
-
-    personal_id: str
-    birth_date: str
-    """dd/mm/yyyy"""
-    expiry_date: str
-    """dd/mm/yyyy"""
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What the citizen takes home."""
-
-    enrolment_number: str
-    packet_id: str
-    station_id: str
-    created_at: datetime
-
-
-class StationServices(Protocol):
+class SessionServices(Protocol):
     """What the session asks of the station (devices, sealing, PINs)."""
 
     def read_card(self, access: CardAccess, cancel: threading.Event) -> IdentityDocument: ...
@@ -141,7 +121,7 @@ class StationServices(Protocol):
     def check_space(self) -> None:
         """Raise when the disk is too full to seal another enrolment."""
 
-    def seal(self, record: EnrolmentRecord) -> Receipt: ...
+    def seal(self, record: EnrolmentRecord) -> ReceiptSlip: ...
 
 
 class Inactivity(enum.Enum):
@@ -165,7 +145,7 @@ class SessionPolicy:
 class EnrolmentSession:
     """The state of the one enrolment in progress on this kiosk."""
 
-    def __init__(self, policy: SessionPolicy, services: StationServices,
+    def __init__(self, policy: SessionPolicy, services: SessionServices,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
         self._services = services
@@ -184,7 +164,7 @@ class EnrolmentSession:
         self.values: dict[str, str] = {}
         self.face: FaceSample | None = None
         self.fingers = TenPrintSession(self.policy.tenprint, listener=self._finger_event)
-        self.receipt: Receipt | None = None
+        self.receipt: ReceiptSlip | None = None
         self.fault: DeviceError | None = None
         self.cancel = threading.Event()
         """Set when the session is wiped: every worker of this session must stop."""
@@ -326,7 +306,7 @@ class EnrolmentSession:
         self.step = Step.CONSENT
         self.touch()
 
-    def authorise(self, citizen_confirms: bool, officer_pin: str) -> Receipt:
+    def authorise(self, citizen_confirms: bool, officer_pin: str) -> ReceiptSlip:
         """The citizen confirms and the officer authorises: seal, queue, and show the receipt."""
         self._expect(Step.CONSENT)
         if not citizen_confirms:

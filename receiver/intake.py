@@ -5,18 +5,16 @@
 2. Decrypt (AuthEnvelopedData; ``wrong-recipient``, ``tampered``), verify the signature and the
    station's chain at the signing time (``tampered``, ``unknown-station``, ``certificate-expired``,
    ``certificate-revoked``).
-3. Read the ZIP: ``manifest.json`` must name this packet id and the signing station, and every file
-   must be listed with its SHA-256, and nothing else may be in the ZIP (``manifest-mismatch``).
+3. Read the packet with :mod:`packet.manifest`: the manifest must follow the packet schema (of a
+   schema version this receiver knows), list every file with its SHA-256 and nothing else may be in
+   the ZIP, and it must name this packet id and the signing station (``manifest-mismatch``).
 4. Store the sealed bytes and the receipt in one step, then answer with the receipt.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import uuid
-import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,9 +22,10 @@ from cryptography.x509.oid import NameOID
 
 from crypto.errors import MalformedPacket, ManifestMismatch, PacketError
 from crypto.keys import RecipientKey, Signer
-from crypto.receipt import Receipt, sign_receipt
+from crypto.receipt import RegistryReceipt, sign_receipt
 from crypto.seal import open_sealed
 from crypto.trust import TrustStore
+from packet.manifest import Packet, PacketFormatError, read_packet
 from receiver.store import PacketStore, StoredPacket
 
 MAX_PACKET_BYTES = 64 * 1024 * 1024
@@ -82,7 +81,8 @@ class Intake:
         station_id = _common_name(opened.signer)
         check_manifest(opened.content, packet_id, station_id)
         received_at = datetime.now(UTC).replace(microsecond=0)
-        receipt = sign_receipt(Receipt(packet_id, digest, station_id, received_at, self.name), self.receipt_signer)
+        receipt = sign_receipt(RegistryReceipt(packet_id, digest, station_id, received_at, self.name),
+                               self.receipt_signer)
         record = StoredPacket(packet_id, station_id, digest, len(sealed), received_at, receipt, via)
         kept = self.store.put(record, sealed)
         if kept is not record:  # another request stored the same id meanwhile
@@ -96,27 +96,18 @@ class Intake:
         return Accepted(stored.receipt, created=False)
 
 
-def check_manifest(content: bytes, packet_id: str, station_id: str) -> dict:
-    """The manifest of a verified packet, after checking it against the id, the signer and the files."""
+def check_manifest(content: bytes, packet_id: str, station_id: str) -> Packet:
+    """The packet read from verified ``content``: valid by the packet format (:mod:`packet.manifest`),
+    for this packet id and sealed by the station that signed it."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
-        manifest = json.loads(archive.read("manifest.json"))
-        listed = {entry["file"]: entry["sha256"] for entry in manifest["files"]}
-        sealed_id = manifest["packet_id"]
-        manifest_station = manifest["station_id"]
-        names = set(archive.namelist()) - {"manifest.json"}
-        if set(listed) != names:
-            raise ManifestMismatch(f"files in the ZIP and in the manifest differ: {sorted(names ^ set(listed))}")
-        for name, expected in listed.items():
-            if hashlib.sha256(archive.read(name)).hexdigest() != expected:
-                raise ManifestMismatch(f"{name}: SHA-256 differs from the manifest")
-    except (zipfile.BadZipFile, KeyError, TypeError, ValueError) as error:
-        raise ManifestMismatch(f"the packet's content is not a packet ZIP with a manifest: {error}") from error
-    if sealed_id != packet_id:
-        raise IdMismatch(f"the packet sealed is {sealed_id}, not {packet_id}")
-    if manifest_station != station_id:
-        raise ManifestMismatch(f"signed by station {station_id} but the manifest says {manifest_station}")
-    return manifest
+        packet = read_packet(content)
+    except PacketFormatError as error:
+        raise ManifestMismatch(error.detail) from error
+    if packet.packet_id != packet_id:
+        raise IdMismatch(f"the packet sealed is {packet.packet_id}, not {packet_id}")
+    if packet.station_id != station_id:
+        raise ManifestMismatch(f"signed by station {station_id} but the manifest says {packet.station_id}")
+    return packet
 
 
 def _common_name(certificate: object) -> str:

@@ -8,12 +8,13 @@ between a station's retry and an import from a USB stick.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from crypto.durable import write_atomically
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class PacketStore:
             existing = self._get(packet.packet_id)
             if existing is not None:
                 return existing
-            _write_durably(path, sealed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, sealed)
             self._db.execute("INSERT INTO packets VALUES (?, ?, ?, ?, ?, ?, ?)", (
                 packet.packet_id, packet.station_id, packet.sealed_sha256, packet.size,
                 packet.received_at.isoformat(), packet.receipt, packet.via))
@@ -78,19 +80,3 @@ class PacketStore:
 
     def close(self) -> None:
         self._db.close()
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Temp file, fsync, rename, directory fsync: a stored packet is complete or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    with open(temporary, "wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
-    descriptor = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

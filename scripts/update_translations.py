@@ -17,7 +17,7 @@ from babel.messages.pofile import read_po, write_po
 from kiosk.i18n import LANGUAGES, catalogue_path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("drivers", "capture", "kiosk", "crypto", "receiver")
+SOURCES = ("drivers", "capture", "packet", "crypto", "station", "kiosk", "enrol", "receiver")
 KEYWORDS = {"_": None, "N_": None}
 
 

@@ -27,7 +27,7 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from capture.document.mrz import MrzInformation
-from drivers.errors import N_
+from drivers.errors import N_, ExplainedError
 from drivers.smartcard.base import CardReader, CommandAPDU
 
 BLOCK = 8
@@ -35,7 +35,7 @@ ENC_COUNTER = 1
 MAC_COUNTER = 2
 
 
-class BacError(Exception):
+class BacError(ExplainedError):
     """The chip refused BAC (wrong MRZ information) or answered it inconsistently."""
 
     citizen_message = N_("The card could not be opened with these details. Please check the numbers typed in.")

@@ -24,6 +24,7 @@ import numpy as np
 
 from capture.document.mrz import Mrz, MrzError, parse_mrz
 from capture.document.tlv import Tlv, TlvError, iter_tlvs, read_single, read_tlv
+from drivers.errors import N_, ExplainedError
 
 #: name -> (file identifier, short EF identifier, tag) per 9303-10 table 39 (DG3-DG16 follow the pattern).
 LDS_FILES: dict[str, tuple[int, int, int]] = {
@@ -46,8 +47,11 @@ DG13_FIELDS = {
 }
 
 
-class LdsError(ValueError):
+class LdsError(ExplainedError, ValueError):
     """A file from the chip that does not have the structure 9303-10 (or the CCCD) gives it."""
+
+    citizen_message = N_("The card's chip could not be read. Please try again, holding the card still.")
+    technician_hint = "A data group on the chip is malformed; keep the card aside and report it with the log."
 
     def __init__(self, file: str, detail: str) -> None:
         self.file = file

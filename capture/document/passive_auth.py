@@ -3,56 +3,58 @@ the data groups read from the chip are the ones the issuing country signed.
 
 EF.SOD is ``77 { ContentInfo(SignedData v3) }`` whose encapsulated content (type
 id-ldsSecurityObject 2.23.136.1.1.1) is ``LDSSecurityObject ::= SEQUENCE { version, hashAlgorithm,
-SEQUENCE OF { dataGroupNumber, dataGroupHashValue }, ldsVersionInfo OPTIONAL }``.  The checks,
-each reported as its own :class:`VerificationStep`:
+SEQUENCE OF { dataGroupNumber, dataGroupHashValue }, ldsVersionInfo OPTIONAL }``.  The CMS checks
+are the station's one SignedData verifier (:mod:`crypto.signed_data`) and its one certificate
+path check (:class:`crypto.trust.TrustStore`), run step by step so that each is reported as its
+own :class:`VerificationStep` and a bad chip is a failed step, never an exception:
 
 1. SOD structure - the CMS and the LDSSecurityObject parse; one signer; its certificate is present.
 2. SOD signed attributes - contentType equals the eContentType, messageDigest equals the hash of
    the eContent (RFC 5652 5.4).
 3. SOD signature - the Document Signer's signature over the DER of the signed attributes, encoded
    as a SET (tag 31, not the [0] they are stored under; RFC 5652 5.4).
-4. Document Signer certificate - issued by a CSCA of the trust store (name and signature), and both
-   within their validity period now.
+4. Document Signer certificate - issued by a CSCA of the trust store (name, signature, the CSCA a
+   CA), both within their validity period at the time of reading.  The DS certificate is issued by
+   the CSCA itself (9303-12: the eMRTD PKI has two levels), so certificates the chip offers are
+   never taken as intermediates.
 5. One step per data group read: its hash over the whole file (tag, length, value) equals the
    SOD's; a data group the SOD does not list fails.
 
 A step that cannot run because an earlier one failed reads ``passed=None`` - never verified.
+
+The CSCAs come from a folder (:func:`load_csca_store`) of certificates and ICAO CSCA master lists
+(9303-12 section 9), which only this module knows how to read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from asn1crypto import algos, cms, core
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from capture.document.identity import VerificationStep
 from capture.document.tlv import TlvError, read_single
-
-log = logging.getLogger(__name__)
+from crypto import signed_data
+from crypto.asn1 import HASH_ALGORITHMS, digest, from_asn1_certificate
+from crypto.errors import KeyStoreError, PacketError, TamperedPacket, UnknownSigner
+from crypto.keys import load_certificates
+from crypto.trust import TrustStore, is_ca
 
 ID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
 ID_CSCA_MASTER_LIST = "2.23.136.1.1.2"
-_HASHES = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
-           "sha512": hashes.SHA512}
-#: BSI TR-03111 ecdsa-plain-signatures (r || s, not DER), used by some countries' SODs.
-_ECDSA_PLAIN = {"0.4.0.127.0.7.1.1.4.1.1": "sha1", "0.4.0.127.0.7.1.1.4.1.2": "sha224",
-                "0.4.0.127.0.7.1.1.4.1.3": "sha256", "0.4.0.127.0.7.1.1.4.1.4": "sha384",
-                "0.4.0.127.0.7.1.1.4.1.5": "sha512"}
+CERTIFICATE_SUFFIXES = (".pem", ".crt", ".cer", ".der")
+"""Certificate files of a CSCA folder: PEM (one or several certificates) or DER (one)."""
+MASTER_LIST_SUFFIX = ".ml"
 
 
 class TrustStoreError(ValueError):
-    """A trust-store file that is not a certificate or master list."""
+    """A CSCA folder that cannot be a trust store: unreadable, a file that is not a certificate or
+    master list, a certificate that is not a CA, or no certificate at all."""
 
 
 class _DataGroupHash(core.Sequence):
@@ -83,48 +85,57 @@ class CscaMasterList(core.Sequence):
     _fields = [("version", core.Integer), ("certList", _CertificateSet)]
 
 
-@dataclass
-class TrustStore:
-    """The CSCA certificates the station trusts."""
+def load_csca_store(folder: Path) -> TrustStore:
+    """The CSCAs the station trusts: every certificate file (:data:`CERTIFICATE_SUFFIXES`) and ICAO
+    master list (``.ml``) in ``folder``, as trust anchors.
 
-    certificates: list[x509.Certificate]
-
-    @classmethod
-    def from_folder(cls, folder: Path) -> TrustStore:
-        """Every certificate (``.pem``, ``.crt``, ``.cer``, ``.der``) and ICAO master list (``.ml``)
-        in ``folder``.  The master list's own CMS signature is not checked: putting the file in the
-        folder is the act of trust."""
-        certificates: list[x509.Certificate] = []
-        for path in sorted(folder.iterdir()):
-            suffix = path.suffix.lower()
-            if suffix == ".ml":
-                certificates += load_master_list(path.read_bytes())
-            elif suffix in (".pem", ".crt", ".cer", ".der"):
-                certificates += _load_certificates(path.read_bytes(), str(path))
-        return cls(certificates)
-
-    def issuers_of(self, certificate: x509.Certificate) -> list[x509.Certificate]:
-        return [c for c in self.certificates if c.subject == certificate.issuer]
-
-
-def _load_certificates(data: bytes, where: str) -> list[x509.Certificate]:
+    A master list's own CMS signature is not checked: putting the file in the folder is the act of
+    trust, as for a certificate file.  Every certificate must be a CA (a CSCA certificate, self-signed
+    or link, is a CA certificate in 9303-12's profile): anything else here would be a trust anchor that
+    no CSCA vouches for, so it is refused with the file named rather than trusted.
+    """
     try:
-        if b"-----BEGIN CERTIFICATE-----" in data:
-            return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError as error:
-        raise TrustStoreError(f"{where}: not an X.509 certificate: {error}") from error
+        paths = sorted(folder.iterdir())
+    except OSError as error:
+        raise TrustStoreError(f"cannot read the CSCA folder {folder}: {error.strerror}") from error
+    certificates: list[x509.Certificate] = []
+    for path in paths:
+        suffix = path.suffix.lower()
+        try:
+            if suffix == MASTER_LIST_SUFFIX:
+                found = load_master_list(path.read_bytes())
+            elif suffix in CERTIFICATE_SUFFIXES:
+                found = load_certificates(path)
+            else:
+                continue
+        except OSError as error:
+            raise TrustStoreError(f"cannot read {path}: {error.strerror}") from error
+        except KeyStoreError as error:
+            raise TrustStoreError(str(error)) from error
+        except TrustStoreError as error:
+            raise TrustStoreError(f"{path}: {error}") from error
+        for certificate in found:
+            if not is_ca(certificate):
+                raise TrustStoreError(f"{path}: {certificate.subject.rfc4514_string()} is not a CA certificate, "
+                                      "so it cannot be a CSCA")
+        certificates += found
+    if not certificates:
+        raise TrustStoreError(f"{folder} holds no CSCA certificate or master list "
+                              f"({', '.join((*CERTIFICATE_SUFFIXES, MASTER_LIST_SUFFIX))})")
+    return TrustStore(certificates)
 
 
 def load_master_list(data: bytes) -> list[x509.Certificate]:
     """The CSCA certificates of an ICAO master list (CMS SignedData over a CscaMasterList)."""
     try:
-        signed = cms.ContentInfo.load(data)["content"]
-        content = signed["encap_content_info"]
-        if content["content_type"].dotted != ID_CSCA_MASTER_LIST:
-            raise TrustStoreError(f"CMS content type {content['content_type'].dotted} is not a CSCA master list")
-        master_list = CscaMasterList.load(content["content"].contents)
-        return [x509.load_der_x509_certificate(c.dump()) for c in master_list["certList"]]
+        signed = signed_data.parse(data)
+    except PacketError as error:
+        raise TrustStoreError(f"not an ICAO master list: {error}") from error
+    if signed.content_type != ID_CSCA_MASTER_LIST:
+        raise TrustStoreError(f"CMS content type {signed.content_type} is not a CSCA master list")
+    try:
+        master_list = CscaMasterList.load(signed.content)
+        return [from_asn1_certificate(certificate) for certificate in master_list["certList"]]
     except (ValueError, TypeError, KeyError) as error:
         raise TrustStoreError(f"not an ICAO master list: {error}") from error
 
@@ -135,91 +146,40 @@ class SecurityObject:
 
     hash_algorithm: str
     hashes: dict[int, bytes]
+    signed: signed_data.ParsedSignedData
     signer_info: cms.SignerInfo
-    e_content: bytes
-    e_content_type: str
     ds_certificate: x509.Certificate
 
 
 def parse_sod(sod: bytes) -> SecurityObject:
-    """Parse EF.SOD; ValueError (with what is wrong) for anything that is not a one-signer SOD."""
+    """Parse EF.SOD; ValueError (with what is wrong) for anything that is not a one-signer SOD
+    carrying its Document Signer certificate."""
     try:
-        content_info = cms.ContentInfo.load(read_single(sod, 0x77))
+        signed = signed_data.parse(read_single(sod, 0x77))
+        signer_info = signed_data.single_signer(signed)
     except TlvError as error:
         raise ValueError(f"EF.SOD wrapper: {error}") from error
-    if content_info["content_type"].native != "signed_data":
-        raise ValueError(f"content type is {content_info['content_type'].dotted}, not SignedData")
-    signed: cms.SignedData = content_info["content"]
-    encap = signed["encap_content_info"]
-    e_content_type = encap["content_type"].dotted
-    if e_content_type != ID_LDS_SECURITY_OBJECT:
-        raise ValueError(f"eContentType is {e_content_type}, not id-ldsSecurityObject")
-    e_content = encap["content"].contents
-    lso = LdsSecurityObject.load(e_content)
+    except PacketError as error:
+        raise ValueError(str(error)) from error
+    if signed.content_type != ID_LDS_SECURITY_OBJECT:
+        raise ValueError(f"eContentType is {signed.content_type}, not id-ldsSecurityObject")
+    lso = LdsSecurityObject.load(signed.content)
     algorithm = lso["hashAlgorithm"]["algorithm"].native
-    if algorithm not in _HASHES:
+    if algorithm not in HASH_ALGORITHMS:
         raise ValueError(f"unsupported hash algorithm {algorithm}")
     found = {int(entry["dataGroupNumber"].native): entry["dataGroupHashValue"].native
              for entry in lso["dataGroupHashValues"]}
-    if len(signed["signer_infos"]) != 1:
-        raise ValueError(f"{len(signed['signer_infos'])} signers, expected one")
-    signer = signed["signer_infos"][0]
-    certificates = [c.chosen for c in signed["certificates"]] if signed["certificates"].native else []
-    sid = signer["sid"]
-    ds = None
-    for candidate in certificates:
-        if sid.name == "issuer_and_serial_number":
-            match = (candidate.issuer == sid.chosen["issuer"]
-                     and candidate.serial_number == sid.chosen["serial_number"].native)
-        else:
-            match = candidate.key_identifier == sid.chosen.native
-        if match:
-            ds = x509.load_der_x509_certificate(candidate.dump())
-    if ds is None:
-        raise ValueError("the Document Signer certificate is not in the SOD")
-    return SecurityObject(algorithm, found, signer, e_content, e_content_type, ds)
-
-
-def _hash(algorithm: str, data: bytes) -> bytes:
-    return hashlib.new(algorithm, data).digest()
-
-
-def _verify_signature(public_key: object, signer: cms.SignerInfo, signed_bytes: bytes) -> None:
-    """Verify the signer's signature over ``signed_bytes``; InvalidSignature or ValueError if not."""
-    signature_algorithm = signer["signature_algorithm"]
-    oid = signature_algorithm["algorithm"].dotted
-    signature = signer["signature"].native
-    digest_name = signer["digest_algorithm"]["algorithm"].native
-    if oid in _ECDSA_PLAIN:
-        half = len(signature) // 2
-        signature = encode_dss_signature(int.from_bytes(signature[:half], "big"),
-                                         int.from_bytes(signature[half:], "big"))
-        name, digest_name = "ecdsa", _ECDSA_PLAIN[oid]
-    else:
-        name = signature_algorithm.signature_algo
-        try:
-            digest_name = signature_algorithm.hash_algo
-        except ValueError:
-            pass  # plain rsaEncryption: the digest algorithm field names the hash
-    if digest_name not in _HASHES:
-        raise ValueError(f"unsupported digest {digest_name}")
-    digest = _HASHES[digest_name]()
-    if name == "ecdsa" and isinstance(public_key, ec.EllipticCurvePublicKey):
-        public_key.verify(signature, signed_bytes, ec.ECDSA(digest))
-    elif name == "rsassa_pkcs1v15" and isinstance(public_key, rsa.RSAPublicKey):
-        public_key.verify(signature, signed_bytes, padding.PKCS1v15(), digest)
-    elif name == "rsassa_pss" and isinstance(public_key, rsa.RSAPublicKey):
-        parameters = signature_algorithm["parameters"]
-        pss_digest = _HASHES[parameters["hash_algorithm"]["algorithm"].native]()
-        public_key.verify(signature, signed_bytes,
-                          padding.PSS(padding.MGF1(pss_digest), parameters["salt_length"].native), pss_digest)
-    else:
-        raise ValueError(f"signature algorithm {name} does not fit a {type(public_key).__name__}")
+    try:
+        ds = signed_data.signer_certificate(signed, signer_info)
+    except PacketError as error:
+        raise ValueError(f"the Document Signer certificate is not usable: {error}") from error
+    return SecurityObject(algorithm, found, signed, signer_info, ds)
 
 
 def passive_authentication(sod: bytes, data_groups: Mapping[str, bytes], trust: TrustStore, *,
                            now: dt.datetime | None = None) -> tuple[VerificationStep, ...]:
-    """Every passive-authentication step for ``data_groups`` (``{"DG1": bytes, ...}``, as read)."""
+    """Every passive-authentication step for ``data_groups`` (``{"DG1": bytes, ...}``, as read),
+    the Document Signer checked against the CSCAs of ``trust`` at ``now`` (the time of reading)."""
     now = now or dt.datetime.now(dt.UTC)
     group_names = sorted((n for n in data_groups if n.startswith("DG")), key=lambda n: int(n[2:]))
     try:
@@ -240,7 +200,7 @@ def passive_authentication(sod: bytes, data_groups: Mapping[str, bytes], trust: 
         if expected is None:
             steps.append(VerificationStep(f"{name} hash", False, "the SOD lists no hash for this data group"))
             continue
-        actual = _hash(security.hash_algorithm, data_groups[name])
+        actual = digest(security.hash_algorithm, data_groups[name])
         same = hmac.compare_digest(actual, expected)
         steps.append(VerificationStep(f"{name} hash", same, "matches the SOD" if same else
                                       f"{security.hash_algorithm} {actual.hex()[:16]}... but the SOD says "
@@ -249,70 +209,32 @@ def passive_authentication(sod: bytes, data_groups: Mapping[str, bytes], trust: 
 
 
 def _signed_attributes_step(security: SecurityObject) -> VerificationStep:
-    attributes = security.signer_info["signed_attrs"]
-    if not attributes.native:
-        return VerificationStep("SOD signed attributes", False, "no signed attributes (9303-10 requires them)")
-    by_type = {a["type"].native: a["values"] for a in attributes}
-    content_type = by_type.get("content_type")
-    digest = by_type.get("message_digest")
-    if content_type is None or digest is None:
-        return VerificationStep("SOD signed attributes", False, "contentType or messageDigest missing")
-    if content_type[0].dotted != security.e_content_type:
-        return VerificationStep("SOD signed attributes", False,
-                                f"contentType {content_type[0].dotted} differs from the eContentType")
-    digest_name = security.signer_info["digest_algorithm"]["algorithm"].native
-    if digest_name not in _HASHES:
-        return VerificationStep("SOD signed attributes", False, f"unsupported digest {digest_name}")
-    if not hmac.compare_digest(digest[0].native, _hash(digest_name, security.e_content)):
-        return VerificationStep("SOD signed attributes", False,
-                                "messageDigest differs from the hash of the LDSSecurityObject")
-    return VerificationStep("SOD signed attributes", True, f"contentType and messageDigest ({digest_name}) match")
+    name = "SOD signed attributes"
+    try:
+        checked = signed_data.check_signed_attributes(security.signed, security.signer_info)
+    except PacketError as error:
+        return VerificationStep(name, False, str(error))
+    return VerificationStep(name, True, f"contentType and messageDigest ({checked.digest_algorithm}) match")
 
 
 def _signature_step(security: SecurityObject) -> VerificationStep:
-    signed_bytes = security.signer_info["signed_attrs"].untag().dump(force=True)  # SET tag 31, not [0]
+    name = "SOD signature"
     try:
-        _verify_signature(security.ds_certificate.public_key(), security.signer_info, signed_bytes)
-    except InvalidSignature:
-        return VerificationStep("SOD signature", False, "the Document Signer's signature does not verify")
-    except (ValueError, UnsupportedAlgorithm) as error:
-        return VerificationStep("SOD signature", False, f"cannot verify: {error}")
-    subject = security.ds_certificate.subject.rfc4514_string()
-    return VerificationStep("SOD signature", True, f"signed by {subject}")
-
-
-def _within(certificate: x509.Certificate, now: dt.datetime) -> bool:
-    return certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc
+        signed_data.verify_signature(security.signer_info, security.ds_certificate)
+    except TamperedPacket:
+        return VerificationStep(name, False, "the Document Signer's signature does not verify")
+    except PacketError as error:
+        return VerificationStep(name, False, f"cannot verify: {error}")
+    return VerificationStep(name, True, f"signed by {security.ds_certificate.subject.rfc4514_string()}")
 
 
 def _certificate_step(ds: x509.Certificate, trust: TrustStore, now: dt.datetime) -> VerificationStep:
     name = "Document Signer certificate"
-    issuers = trust.issuers_of(ds)
-    if not issuers:
-        return VerificationStep(name, False, f"no CSCA named {ds.issuer.rfc4514_string()} in the trust store "
-                                             f"({len(trust.certificates)} certificate(s))")
-    problems = []
-    for csca in issuers:
-        try:
-            ds.verify_directly_issued_by(csca)
-        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm) as error:
-            problems.append(f"not signed by the CSCA with serial {csca.serial_number:x}: {error or 'bad signature'}")
-            continue
-        if not _is_ca(csca):
-            problems.append(f"CSCA serial {csca.serial_number:x} is not a CA certificate")
-        elif not _within(csca, now):
-            problems.append(f"CSCA serial {csca.serial_number:x} is outside its validity period")
-        elif not _within(ds, now):
-            problems.append(f"the Document Signer certificate is outside its validity period "
-                            f"({ds.not_valid_before_utc:%Y-%m-%d} - {ds.not_valid_after_utc:%Y-%m-%d})")
-        else:
-            return VerificationStep(name, True, f"issued by {csca.subject.rfc4514_string()}")
-    return VerificationStep(name, False, "; ".join(problems))
-
-
-def _is_ca(certificate: x509.Certificate) -> bool:
     try:
-        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
+        chain = trust.verify(ds, at=now)
+    except UnknownSigner as error:
+        return VerificationStep(name, False, f"no CSCA of the trust store ({len(trust.anchors)} certificate(s)) "
+                                             f"issued it: {error}")
+    except PacketError as error:
+        return VerificationStep(name, False, str(error))
+    return VerificationStep(name, True, f"issued by {chain[-1].subject.rfc4514_string()}")

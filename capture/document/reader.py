@@ -29,10 +29,11 @@ from capture.document import bac, tlv
 from capture.document.identity import DocumentSource, IdentityDocument, VerificationStep
 from capture.document.lds import LDS_FILES, LdsError, parse_dg1, parse_dg2, parse_dg13, parse_ef_com
 from capture.document.mrz import Mrz, MrzError, MrzInformation, cccd_document_numbers, cccd_personal_id, mrz_date
-from capture.document.passive_auth import TrustStore, passive_authentication
+from capture.document.passive_auth import passive_authentication
 from capture.document.personal_id import PersonalIdError, check_personal_id
 from capture.document.secure_messaging import SecureMessaging
-from drivers.errors import N_, Cancelled
+from crypto.trust import TrustStore
+from drivers.errors import N_, Cancelled, ExplainedError
 from drivers.smartcard.base import EXTENDED_MAX_LE, CardReader, CommandAPDU, ResponseAPDU
 
 EMRTD_AID = bytes.fromhex("A0000002471001")
@@ -42,7 +43,7 @@ MAX_B0_OFFSET = 0x7FFF
 SW_FILE_NOT_FOUND = 0x6A82
 
 
-class ChipError(Exception):
+class ChipError(ExplainedError):
     """The chip answered a command with an unexpected status word."""
 
     citizen_message = N_("The card's chip could not be read. Please try again, holding the card still.")

@@ -15,11 +15,11 @@ import hmac
 
 from capture.document import bac
 from capture.document.tlv import TlvError, encode_tlv, iter_tlvs
-from drivers.errors import N_
+from drivers.errors import N_, ExplainedError
 from drivers.smartcard.base import EXTENDED_MAX_LE, SHORT_MAX_LE, CardReader, CommandAPDU, ResponseAPDU
 
 
-class SecureMessagingError(Exception):
+class SecureMessagingError(ExplainedError):
     """A protected response that does not check (MAC, structure or padding): the session is over."""
 
     citizen_message = N_("The card's answer could not be verified. Please hold the card still and try again.")

@@ -263,7 +263,7 @@ class TenPrintSession:
                 log.debug("no finger yet; still waiting")
                 continue
             # Outside the try: a timeout here is the device failing mid-capture, not a late finger.
-            return scanner.capture()
+            return scanner.capture(cancel=cancel)
 
     def _wait_for_lift(self, scanner: FingerprintScanner, cancel: threading.Event) -> None:
         """Wait until the finger leaves the sensor, so the next attempt is a new placement."""

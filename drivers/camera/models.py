@@ -13,20 +13,16 @@ from typing import Any
 
 from drivers.camera.base import Camera
 from drivers.camera.opencv import CONTROLS, OpenCVCamera
-from drivers.fingerprint.models import SettingsError
+from drivers.settings import SettingsError, check_settings, model_factory
 
 _OPENCV_SETTINGS = {"width", "height", "fps", "fourcc", "open_timeout", "read_timeout", "reconnect",
                     "reconnect_interval", *CONTROLS}
 
 
 def _opencv(settings: Mapping[str, Any]) -> Camera:
-    missing = {"source"} - set(settings)
-    if missing:
+    if "source" not in settings:
         raise SettingsError("camera 'opencv' needs the setting source (an index, a device path or a URL)")
-    unknown = sorted(set(settings) - {"source"} - _OPENCV_SETTINGS)
-    if unknown:
-        allowed = ", ".join(sorted({"source"} | _OPENCV_SETTINGS))
-        raise SettingsError(f"unknown setting(s) {', '.join(unknown)} for camera 'opencv'; allowed: {allowed}")
+    check_settings(settings, "camera 'opencv'", required={"source"}, optional=_OPENCV_SETTINGS)
     source = settings["source"]
     if not isinstance(source, int | str) or isinstance(source, bool):
         raise SettingsError(f"camera 'opencv': source must be an index, a device path or a URL, not {source!r}")
@@ -44,8 +40,4 @@ CAMERA_MODELS: dict[str, Callable[[Mapping[str, Any]], Camera]] = {"opencv": _op
 
 def create_camera(model: str, settings: Mapping[str, Any]) -> Camera:
     """An unopened camera driver for ``model`` with ``settings``."""
-    try:
-        factory = CAMERA_MODELS[model]
-    except KeyError:
-        raise SettingsError(f"unknown camera model {model!r}; known: {', '.join(sorted(CAMERA_MODELS))}") from None
-    return factory(settings)
+    return model_factory(CAMERA_MODELS, "camera", model)(settings)

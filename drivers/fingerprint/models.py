@@ -13,20 +13,17 @@ import usb.backend
 
 from drivers.fingerprint import nb1010, r30x
 from drivers.fingerprint.base import FingerprintScanner
-
-
-class SettingsError(ValueError):
-    """A scanner's settings are missing, unknown or of the wrong type; the message names the key."""
+from drivers.settings import check_settings, model_factory
 
 
 def _r30x(settings: Mapping[str, Any], usb_backend: usb.backend.IBackend | None) -> FingerprintScanner:
-    _check(settings, "r30x", required={"port"}, optional={"baudrate", "max_baudrate", "address", "password",
-                                                         "timeout", "ppi"})
+    check_settings(settings, "scanner 'r30x'", required={"port"},
+                   optional={"baudrate", "max_baudrate", "address", "password", "timeout", "ppi"})
     return r30x.R30xScanner(**settings)
 
 
 def _nb1010(settings: Mapping[str, Any], usb_backend: usb.backend.IBackend | None) -> FingerprintScanner:
-    _check(settings, "nb1010", required=set(), optional={"timeout_ms"})
+    check_settings(settings, "scanner 'nb1010'", optional={"timeout_ms"})
     return nb1010.NB1010Scanner(nb1010.find(backend=usb_backend), **settings)
 
 
@@ -41,20 +38,4 @@ def create_scanner(
     model: str, settings: Mapping[str, Any], *, usb_backend: usb.backend.IBackend | None = None
 ) -> FingerprintScanner:
     """An unopened driver for ``model`` with ``settings``; USB models are looked up on ``usb_backend``."""
-    try:
-        factory = SCANNER_MODELS[model]
-    except KeyError:
-        raise SettingsError(
-            f"unknown fingerprint scanner model {model!r}; known: {', '.join(sorted(SCANNER_MODELS))}"
-        ) from None
-    return factory(settings, usb_backend)
-
-
-def _check(settings: Mapping[str, Any], model: str, *, required: set[str], optional: set[str]) -> None:
-    missing = sorted(required - set(settings))
-    if missing:
-        raise SettingsError(f"fingerprint scanner {model!r} needs the setting(s) {', '.join(missing)}")
-    unknown = sorted(set(settings) - required - optional)
-    if unknown:
-        allowed = ", ".join(sorted(required | optional))
-        raise SettingsError(f"unknown setting(s) {', '.join(unknown)} for scanner {model!r}; allowed: {allowed}")
+    return model_factory(SCANNER_MODELS, "fingerprint scanner", model)(settings, usb_backend)

@@ -25,11 +25,9 @@ confirmable from the stored sources; 256 x 180 px at 385 ppi is a 16.9 x 11.9 mm
 
 from __future__ import annotations
 
-import errno
 import logging
-from collections.abc import Callable
+import threading
 from datetime import UTC, datetime
-from typing import NoReturn, TypeVar
 
 import numpy as np
 import usb.backend
@@ -38,17 +36,15 @@ import usb.util
 
 from drivers.device import DeviceInfo, DeviceKind, SelfTestResult
 from drivers.errors import (
-    DeviceAccessDenied,
-    DeviceBusy,
-    DeviceDisconnected,
+    Cancelled,
     DeviceError,
     DeviceNotFound,
-    DeviceTimeout,
     ProtocolError,
 )
 from drivers.fingerprint.base import FingerImage, FingerprintScanner
 from drivers.traffic import summary
 from drivers.usb_backend import default_backend
+from drivers.usb_errors import UsbErrors
 
 logger = logging.getLogger(__name__)
 traffic = logging.getLogger(__name__ + ".traffic")
@@ -95,7 +91,6 @@ SEQ_CAPTURE = 0x04
 PRE_CAPTURE_PAYLOAD = bytes.fromhex("00040000")
 CAPTURE_PAYLOAD = bytes.fromhex("02000000" + "00" * 16 + "20000000")
 
-_T = TypeVar("_T")
 
 
 def command(code: int, sequence: int, payload: bytes = b"") -> bytes:
@@ -129,6 +124,10 @@ class NB1010Scanner(FingerprintScanner):
         self._detached_kernel_driver = False
         self._info: DeviceInfo | None = None
         self._name = f"{MODEL} at {self._address()}"
+        self._usb = UsbErrors(device, self._name, timeout_ms, (ENDPOINT_OUT, ENDPOINT_IN),
+                              busy_hint=f"Interface {INTERFACE} is held by another program or driver; close it.",
+                              access_hint="Add a udev rule giving the kiosk user access to USB 298d:1010, "
+                                          "then replug.")
 
     # ---- lifecycle
 
@@ -155,7 +154,7 @@ class NB1010Scanner(FingerprintScanner):
         except usb.core.USBError as exc:
             self._give_back_kernel_driver()
             usb.util.dispose_resources(dev)
-            self._fail(exc, f"opening the device (interface {INTERFACE})")
+            self._usb.fail(exc, f"opening the device (interface {INTERFACE})")
         self._open = True
         self._info = self._read_info()
         logger.info("opened %s, firmware %s", self._name, self._info.firmware)
@@ -200,7 +199,12 @@ class NB1010Scanner(FingerprintScanner):
         reply = self._command(CHECK_FINGER, SEQ_CHECK_FINGER, b"", REPLY_FINGER_LEVEL, "check-finger")
         return reply[12]
 
-    def capture(self) -> FingerImage:
+    def capture(self, cancel: threading.Event | None = None) -> FingerImage:
+        """Pre-capture, capture and the image's reads.  ``cancel`` is checked before the exchange,
+        not inside it: the exchange is a few bulk transfers, and abandoning it half-way would leave
+        image data queued ahead of the next command's reply."""
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{self._name}: capture cancelled")
         self.open()
         self._command(PRE_CAPTURE, SEQ_PRE_CAPTURE, PRE_CAPTURE_PAYLOAD, REPLY_ACK, "pre-capture")
         self._command(CAPTURE, SEQ_CAPTURE, CAPTURE_PAYLOAD, REPLY_ACK, "capture")
@@ -232,7 +236,7 @@ class NB1010Scanner(FingerprintScanner):
         """Send a command and return its validated 16-byte reply."""
         packet = command(code, sequence, payload)
         traffic.debug("OUT 0x%02x %s: %s", ENDPOINT_OUT, what, packet.hex())
-        written = self._usb(f"sending {what}", lambda: self._device.write(ENDPOINT_OUT, packet, self.timeout_ms))
+        written = self._usb.call(f"sending {what}", lambda: self._device.write(ENDPOINT_OUT, packet, self.timeout_ms))
         if written != len(packet):
             raise ProtocolError(f"sending {what}: device took {written} of {len(packet)} bytes", device=self._name)
         reply = self._read(REPLY_LENGTH, f"reply to {what}")
@@ -246,7 +250,7 @@ class NB1010Scanner(FingerprintScanner):
 
     def _read(self, length: int, what: str) -> bytes:
         """One bulk IN transfer of exactly ``length`` bytes; anything shorter is a ProtocolError."""
-        data = bytes(self._usb(what, lambda: self._device.read(ENDPOINT_IN, length, self.timeout_ms)))
+        data = bytes(self._usb.call(what, lambda: self._device.read(ENDPOINT_IN, length, self.timeout_ms)))
         if traffic.isEnabledFor(logging.DEBUG):
             traffic.debug("IN 0x%02x %s: %s", ENDPOINT_IN, what, summary(data, head=IMAGE_HEADER_LENGTH))
         if len(data) != length:
@@ -276,54 +280,6 @@ class NB1010Scanner(FingerprintScanner):
                                 device=self._name)
 
     # ---- USB plumbing
-
-    def _usb(self, what: str, call: Callable[[], _T]) -> _T:
-        """Run one pyusb call and turn its failures into typed errors naming ``what``."""
-        try:
-            return call()
-        except usb.core.USBError as exc:
-            self._fail(exc, what)
-
-    def _fail(self, exc: usb.core.USBError, what: str) -> NoReturn:
-        """Raise the typed error for a failed USB call."""
-        if isinstance(exc, usb.core.USBTimeoutError):
-            raise DeviceTimeout(f"{what}: no answer within {self.timeout_ms} ms", device=self._name) from exc
-        code = exc.errno
-        if code == errno.ENODEV or "No such device" in str(exc):
-            raise DeviceDisconnected(f"{what}: the device went away ({exc})", device=self._name) from exc
-        if code == errno.EPIPE:
-            # A stall; libusb also reports a device unplugged mid-transfer this way on some hosts.
-            if not self._still_attached():
-                raise DeviceDisconnected(f"{what}: the device went away (pipe error)", device=self._name) from exc
-            self._clear_halts()
-            raise ProtocolError(f"{what}: the device stalled the endpoint ({exc})", device=self._name) from exc
-        if code == errno.EBUSY:
-            raise DeviceBusy(f"{what}: interface {INTERFACE} is held by another program or driver",
-                             device=self._name) from exc
-        if code == errno.EACCES:
-            raise DeviceAccessDenied(
-                f"{what}: no permission to use the device", device=self._name,
-                hint="Add a udev rule giving the kiosk user access to USB 298d:1010, then replug.") from exc
-        if code == errno.EOVERFLOW:
-            raise ProtocolError(f"{what}: the device sent more than expected", device=self._name) from exc
-        raise DeviceError(f"{what}: USB error: {exc}", device=self._name) from exc
-
-    def _still_attached(self) -> bool:
-        """Whether the device still enumerates at its bus address."""
-        dev = self._device
-        try:
-            found = usb.core.find(backend=dev.backend, custom_match=lambda d: (d.bus, d.address, d.idVendor,
-                                  d.idProduct) == (dev.bus, dev.address, dev.idVendor, dev.idProduct))
-        except usb.core.USBError:
-            return False
-        return found is not None
-
-    def _clear_halts(self) -> None:
-        for endpoint in (ENDPOINT_OUT, ENDPOINT_IN):
-            try:
-                self._device.clear_halt(endpoint)
-            except usb.core.USBError as exc:
-                logger.debug("clearing halt on 0x%02x: %s", endpoint, exc)
 
     def _address(self) -> str:
         """``usb:BUS:ADDRESS``, written as drivers.discovery writes it (``usb:?`` where the backend

@@ -17,17 +17,26 @@ Why the driver is more than "send command, read reply":
 * Cables pick up noise and USB adapters vanish: packets are found by their start code (junk before
   them is discarded), every checksum and address is checked, a corrupted image is uploaded again,
   and I/O errors become :class:`DeviceDisconnected`.
+* Opening (with its fallbacks) and capturing are long, branching exchanges that the UI must be
+  able to cancel.  They are written as explicit state machines in libfprint's model (its
+  ``fpi-ssm``): :class:`OpenState` and :class:`CaptureState` name the states, one method per state
+  does that state's I/O and returns the next state, and one runner
+  (:func:`drivers.fingerprint.base.run_state_machine`) logs every state entered at DEBUG and checks
+  the cancel event between states.  Every wait in them also checks the cancel event between read
+  slices, so :class:`Cancelled` comes within ~50 ms; the one exception is the short stretch of
+  negotiation in which the module may be at a rate nobody has verified (:data:`RATE_IN_DOUBT`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -35,6 +44,7 @@ import serial
 
 from drivers.device import DeviceInfo, DeviceKind, SelfTestResult
 from drivers.errors import (
+    Cancelled,
     DeviceAccessDenied,
     DeviceBusy,
     DeviceDisconnected,
@@ -43,7 +53,7 @@ from drivers.errors import (
     DeviceTimeout,
     ProtocolError,
 )
-from drivers.fingerprint.base import FingerImage, FingerprintScanner
+from drivers.fingerprint.base import FingerImage, FingerprintScanner, run_state_machine
 from drivers.traffic import MAX_LOGGED_BYTES, summary
 
 log = logging.getLogger(__name__)
@@ -289,9 +299,14 @@ def _open_serial(port: str, baudrate: int, read_slice_s: float, write_timeout: f
 
 
 class _Link:
-    """One serial line to one module: command packets out, packets in, baud changes."""
+    """One serial line to one module: command packets out, packets in, baud changes.
 
-    #: pyserial read timeout: reads return at least this often, so deadlines are kept to ~50 ms.
+    Every wait (:meth:`receive`, :meth:`drain`) takes an optional cancel event and checks it
+    between read slices, so a set event ends the wait with :class:`Cancelled` within one slice.
+    """
+
+    #: pyserial read timeout: reads return at least this often, so deadlines and cancellation are
+    #: kept to ~50 ms.
     read_slice_s = 0.05
 
     def __init__(self, port: str, baudrate: int, address: int, write_timeout: float) -> None:
@@ -299,6 +314,9 @@ class _Link:
         self.address = address
         self._serial = _open_serial(port, baudrate, self.read_slice_s, write_timeout)
         self.parser = PacketParser(address)
+        self.abandoned = False
+        """An exchange on this line was cancelled: the module may still be sending its reply (the
+        module cannot be told to stop), so the line must be drained before the next command."""
 
     @property
     def baudrate(self) -> int:
@@ -336,7 +354,7 @@ class _Link:
         except (serial.SerialException, OSError) as error:
             raise DeviceDisconnected(f"read failed: {error}", device=self.port) from error
 
-    def receive(self, timeout: float, what: str) -> Packet:
+    def receive(self, timeout: float, what: str, cancel: threading.Event | None = None) -> Packet:
         """The next packet, within ``timeout`` seconds; ``what`` names it in the error."""
         deadline = time.monotonic() + timeout
         self.parser.reset_junk()
@@ -354,6 +372,8 @@ class _Link:
                     image = packet.pid in (PID_DATA, PID_END_OF_DATA)
                     traffic_log.debug("rx %s", summary(wire, head=HEADER_SIZE if image else MAX_LOGGED_BYTES))
                 return packet
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"{self.port}: cancelled while waiting for the {what}")
             if time.monotonic() >= deadline:
                 junk = ""
                 if self.parser.junk_bytes:
@@ -363,10 +383,12 @@ class _Link:
                 )
             self.parser.feed(self._read_some())
 
-    def command(self, instruction: int, params: bytes, *, timeout: float, name: str) -> tuple[int, bytes]:
+    def command(
+        self, instruction: int, params: bytes, *, timeout: float, name: str, cancel: threading.Event | None = None
+    ) -> tuple[int, bytes]:
         """Send a command and return (confirmation code, rest of the acknowledgement's payload)."""
         self.send(instruction, params)
-        ack = self.receive(timeout, f"acknowledgement to {name}")
+        ack = self.receive(timeout, f"acknowledgement to {name}", cancel)
         if ack.pid != PID_ACK or not ack.payload:
             raise ProtocolError(
                 f"expected an acknowledge packet to {name}, got a {ack.kind} packet of {len(ack.payload)} bytes",
@@ -374,7 +396,7 @@ class _Link:
             )
         return ack.payload[0], ack.payload[1:]
 
-    def drain(self, quiet_s: float, limit_s: float) -> int:
+    def drain(self, quiet_s: float, limit_s: float, cancel: threading.Event | None = None) -> int:
         """Read and drop bytes until the line has been quiet for ``quiet_s`` (at most ``limit_s``).
 
         Used when the module may still be sending (the rest of a broken upload): its packets must
@@ -384,6 +406,8 @@ class _Link:
         end = time.monotonic() + limit_s
         quiet_since = time.monotonic()
         while time.monotonic() < end and time.monotonic() - quiet_since < quiet_s:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"{self.port}: cancelled while draining the line ({dropped} bytes dropped)")
             try:
                 data = self._serial.read(max(1, self._serial.in_waiting))
             except (serial.SerialException, OSError) as error:
@@ -395,6 +419,111 @@ class _Link:
         if dropped:
             log.info("%s: drained %d bytes left on the line", self.port, dropped)
         return dropped
+
+
+# --------------------------------------------------------------------------- the state machines
+
+
+class OpenState(enum.Enum):
+    """The states of :meth:`R30xScanner.open`, in the order a straightforward open visits them.
+
+    Negotiation tries the candidate rates fastest first; each fallback names the state it takes::
+
+        DRAIN -> HANDSHAKE -> READ_PARAMETERS -> [RESTORE_STORED_RATE] -> TRY_RATE -> VERIFY_NEW_RATE -> READY
+        READ_PARAMETERS, nothing faster to try .. -> [RESTORE_STORED_RATE] -> READY
+        TRY_RATE refused ........................ -> TRY_RATE (next lower rate) or READY
+        TRY_RATE without a clean acknowledgement  -> LOCATE
+        VERIFY_NEW_RATE without an answer ....... -> VERIFY_OLD_RATE
+        VERIFY_OLD_RATE answered (kept old rate)  -> RESTORE_STORED_RATE -> READY
+        VERIFY_OLD_RATE without an answer ....... -> COMMAND_BACK_BLIND -> VERIFY_BACK_AT_OLD_RATE
+        VERIFY_BACK_AT_OLD_RATE answered ........ -> TRY_RATE (next lower rate) or READY
+        VERIFY_BACK_AT_OLD_RATE without an answer -> LOCATE -> [RESTORE_STORED_RATE] -> READY
+    """
+
+    DRAIN = enum.auto()
+    """Let a module still streaming (an upload the previous session abandoned) finish."""
+    HANDSHAKE = enum.auto()
+    """VfyPwd at the configured rate, then at every other 9600 x N (the rate is kept in flash)."""
+    READ_PARAMETERS = enum.auto()
+    """ReadSysPara; choose the rates to try."""
+    RESTORE_STORED_RATE = enum.auto()
+    """Store the rate the module runs at, where flash holds another one."""
+    TRY_RATE = enum.auto()
+    """SetSysPara(4, N) at the old rate; if acknowledged, let the module settle and follow it."""
+    VERIFY_NEW_RATE = enum.auto()
+    """ReadSysPara at the new rate."""
+    VERIFY_OLD_RATE = enum.auto()
+    """ReadSysPara at the old rate: a clone that acknowledged but applies the rate at power-up."""
+    COMMAND_BACK_BLIND = enum.auto()
+    """The module switched but its answers are unreadable there: SetSysPara(4, old) unanswered."""
+    VERIFY_BACK_AT_OLD_RATE = enum.auto()
+    """ReadSysPara at the old rate after commanding the module back."""
+    LOCATE = enum.auto()
+    """Find the module at any 9600 x N after a switch went wrong."""
+    READY = enum.auto()
+    """Terminal: the module answers at the link's rate; open() keeps the link."""
+
+
+RATE_IN_DOUBT = frozenset({OpenState.VERIFY_NEW_RATE, OpenState.VERIFY_OLD_RATE, OpenState.COMMAND_BACK_BLIND})
+"""Open states that run between a rate change the module acknowledged and the point where it is
+known to answer (or has been commanded back).  Abandoning the module here could leave it at a
+rate whose answers never come through, which no later open() finds: its search only listens.
+So these states are entered even when the cancel event is set, their waits (and TRY_RATE's, from
+the moment SetSysPara goes out) ignore it, and the cancel takes effect on entering the next state.
+That delays a cancel by about two seconds at most (two settling pauses, four short questions and
+a short drain)."""
+
+
+class CaptureState(enum.Enum):
+    """The states of :meth:`R30xScanner.capture`::
+
+        TAKE_IMAGE -> UPLOAD -> RECEIVE -> DONE
+        UPLOAD with a corrupted acknowledgement, RECEIVE with a broken transfer -> DRAIN_AND_RETRY
+        DRAIN_AND_RETRY -> UPLOAD (while retries are left; then the last failure is raised)
+    """
+
+    TAKE_IMAGE = enum.auto()
+    """GenImg, unless finger_present() latched an image recently enough to upload that one."""
+    UPLOAD = enum.auto()
+    """UpImage and its acknowledgement."""
+    RECEIVE = enum.auto()
+    """The image's data packets, checked packet by packet and in total."""
+    DRAIN_AND_RETRY = enum.auto()
+    """Drain the rest of a broken transfer, then ask again."""
+    DONE = enum.auto()
+    """Terminal: the whole image has arrived."""
+
+
+@dataclass
+class _Opening:
+    """What the open states share (libfprint keeps this as the SSM's data)."""
+
+    link: _Link
+    cancel: threading.Event | None
+    old: int = 0
+    """Baud multiplier the module ran at when negotiation began: where every fallback returns."""
+    new: int = 0
+    """Baud multiplier being tried."""
+    candidates: Iterator[int] = field(default_factory=lambda: iter(()))
+    """Multipliers still to try, fastest first."""
+    settled: bool = False
+    """The module's rate is final (it kept the old one, or was found elsewhere): once that rate is
+    stored, RESTORE_STORED_RATE ends the machine instead of trying the next rate."""
+
+
+@dataclass
+class _Capturing:
+    """What the capture states share."""
+
+    link: _Link
+    cancel: threading.Event | None
+    attempts: int
+    """UpImage requests allowed: 1 + image_upload_retries."""
+    attempt: int = 0
+    failure: ProtocolError | DeviceTimeout | None = None
+    """Why the last upload attempt failed."""
+    taken_at: datetime | None = None
+    image: bytes = b""
 
 
 # --------------------------------------------------------------------------- the scanner
@@ -445,17 +574,35 @@ class R30xScanner(FingerprintScanner):
 
     # ----------------------------------------------------------------- lifecycle
 
-    def open(self) -> None:
+    def open(self, cancel: threading.Event | None = None) -> None:
+        """Find the module, learn its parameters and switch to the fastest rate that works.
+
+        Runs the :class:`OpenState` machine.  Setting ``cancel`` (from any thread) raises
+        :class:`Cancelled` within one read slice, with the port closed; while the module's rate is
+        in doubt the cancel waits until it is not (:data:`RATE_IN_DOUBT`).  A later open() finds
+        the module wherever a cancelled one left it.
+        """
         with self._lock:
             if self._link is not None:
                 return
             link = _Link(self._port, self._baudrate, self._address, write_timeout=self._timeout)
+            transitions: dict[OpenState, Callable[[_Opening], OpenState]] = {
+                OpenState.DRAIN: self._open_drain,
+                OpenState.HANDSHAKE: self._open_handshake,
+                OpenState.READ_PARAMETERS: self._open_read_parameters,
+                OpenState.RESTORE_STORED_RATE: self._open_restore_stored_rate,
+                OpenState.TRY_RATE: self._open_try_rate,
+                OpenState.VERIFY_NEW_RATE: self._open_verify_new_rate,
+                OpenState.VERIFY_OLD_RATE: self._open_verify_old_rate,
+                OpenState.COMMAND_BACK_BLIND: self._open_command_back_blind,
+                OpenState.VERIFY_BACK_AT_OLD_RATE: self._open_verify_back_at_old_rate,
+                OpenState.LOCATE: self._open_locate,
+            }
             try:
-                # A module still streaming (an upload the previous session abandoned) must finish first.
-                link.drain(quiet_s=0.05, limit_s=IMAGE_BYTES * 10 / self._baudrate + self._timeout)
-                self._handshake(link)
-                self._params = self._read_sys_para(link, self._timeout)
-                self._negotiate_baud(link)
+                run_state_machine(
+                    "open", self._port, transitions, _Opening(link, cancel),
+                    start=OpenState.DRAIN, final=OpenState.READY, cancel=cancel, uncancellable=RATE_IN_DOUBT,
+                )
             except BaseException:
                 link.close()
                 raise
@@ -496,21 +643,49 @@ class R30xScanner(FingerprintScanner):
         return self._link
 
     @contextlib.contextmanager
-    def _session(self) -> Iterator[_Link]:
-        """The open link, held against other threads; a disconnect closes it so open() can start over."""
+    def _session(self, cancel: threading.Event | None = None) -> Iterator[_Link]:
+        """The open link, held against other threads.
+
+        A disconnect closes it so open() can start over.  A cancelled exchange marks the link
+        abandoned (the module may still be sending the rest of it), and the next session drains the
+        line before its first command: cancelling is prompt, and the next command still works.
+        """
         with self._lock:
             link = self._require_link()
             try:
+                if link.abandoned:
+                    self._resync(link, cancel)
                 yield link
+            except Cancelled:
+                link.abandoned = True
+                raise
             except DeviceDisconnected:
                 self.close()
                 self._disconnected = True
                 raise
 
-    # ----------------------------------------------------------------- handshake and baud rate
+    def _resync(self, link: _Link, cancel: threading.Event | None) -> None:
+        """Drop what a cancelled exchange may still send: the rest of an upload, or an acknowledgement.
 
-    def _handshake(self, link: _Link) -> None:
+        The line must stay quiet for the command timeout, within which an acknowledgement still
+        owed arrives; the limit (twice an upload's image bytes plus that) only ends a line that
+        never goes quiet.
+        """
+        log.info("%s: draining the line after a cancelled exchange", self._port)
+        upload_s = IMAGE_BYTES * 10 / link.baudrate
+        link.drain(quiet_s=self._timeout, limit_s=2 * (upload_s + self._timeout), cancel=cancel)
+        link.abandoned = False
+
+    # ----------------------------------------------------------------- open: handshake and baud rate
+
+    def _open_drain(self, run: _Opening) -> OpenState:
+        """A module still streaming (an upload the previous session abandoned) must finish first."""
+        run.link.drain(quiet_s=0.05, limit_s=IMAGE_BYTES * 10 / self._baudrate + self._timeout, cancel=run.cancel)
+        return OpenState.HANDSHAKE
+
+    def _open_handshake(self, run: _Opening) -> OpenState:
         """VfyPwd at the configured rate, then at every other 9600 x N (the rate is kept in flash)."""
+        link = run.link
         others = [BAUD_UNIT * n for n in range(MAX_BAUD_MULTIPLIER, 0, -1) if BAUD_UNIT * n != self._baudrate]
         failures: list[str] = []
         for rate in [self._baudrate, *others]:
@@ -518,7 +693,9 @@ class R30xScanner(FingerprintScanner):
                 link.set_baudrate(rate)
             timeout = self._timeout if rate == self._baudrate else self.answer_timeout_s
             try:
-                code, _ = link.command(VFY_PWD, self._password.to_bytes(4, "big"), timeout=timeout, name="VfyPwd")
+                code, _ = link.command(
+                    VFY_PWD, self._password.to_bytes(4, "big"), timeout=timeout, name="VfyPwd", cancel=run.cancel
+                )
             except (DeviceTimeout, ProtocolError) as error:
                 failures.append(f"{rate}: {error.detail}")
                 continue
@@ -536,7 +713,7 @@ class R30xScanner(FingerprintScanner):
                 log.warning(
                     "%s: module answered at %d baud, not at the configured %d", self._port, rate, self._baudrate
                 )
-            return
+            return OpenState.READ_PARAMETERS
         raise DeviceTimeout(
             f"no answer to VfyPwd from a module at address 0x{self._address:08X} at any baud rate "
             f"from 9600 to 115200 ({'; '.join(failures[:2])}; ...)",
@@ -544,121 +721,151 @@ class R30xScanner(FingerprintScanner):
             hint="Check the module's power and TX/RX wiring, and its address in the configuration.",
         )
 
-    def _read_sys_para(self, link: _Link, timeout: float) -> SystemParameters:
-        code, data = link.command(READ_SYS_PARA, b"", timeout=timeout, name="ReadSysPara")
-        if code != 0x00:
-            raise self._confirmation_error("ReadSysPara", code)
-        return SystemParameters.from_payload(data)
-
-    def _answers(self, link: _Link) -> SystemParameters | None:
-        """ReadSysPara at the link's current rate (two tries), or None if nothing sensible comes back."""
-        for _ in range(2):
-            try:
-                return self._read_sys_para(link, self.answer_timeout_s)
-            except (DeviceTimeout, ProtocolError) as error:
-                log.debug("%s: no valid answer at %d baud: %s", self._port, link.baudrate, error.detail)
-        return None
-
-    def _set_baud_multiplier(self, link: _Link, multiplier: int) -> int:
-        """SetSysPara(4, N); returns the confirmation code."""
-        code, _ = link.command(
-            SET_SYS_PARA, bytes([SYS_PARA_BAUD, multiplier]), timeout=self._timeout, name=f"SetSysPara(4, {multiplier})"
-        )
-        return code
-
-    def _negotiate_baud(self, link: _Link) -> None:
-        """Switch to the fastest 9600 x N <= max_baudrate that works; fall back if a switch fails."""
-        assert self._params is not None
+    def _open_read_parameters(self, run: _Opening) -> OpenState:
+        """ReadSysPara; then negotiate towards the fastest 9600 x N <= max_baudrate, fastest first."""
+        link = run.link
+        params = self._params = self._read_sys_para(link, self._timeout, run.cancel)
         current = link.baudrate
-        old = current // BAUD_UNIT
-        target = min(MAX_BAUD_MULTIPLIER, self._max_baudrate // BAUD_UNIT)
         if current % BAUD_UNIT:
             log.info("%s: %d baud is not 9600 x N; not negotiating", self._port, current)
-            return
-        if self._params.baud_multiplier != old:
+            return OpenState.READY
+        run.old = current // BAUD_UNIT
+        target = min(MAX_BAUD_MULTIPLIER, self._max_baudrate // BAUD_UNIT)
+        run.candidates = iter(range(target, run.old, -1))
+        if params.baud_multiplier != run.old:
             # A rate stored but not applied (a clone that waits for a power cycle): after the next
             # power cycle the module would come up where the station may never look for it.
-            self._restore_multiplier(link, old)
-        for multiplier in range(target, old, -1):
-            if self._try_baud(link, old, multiplier):
-                return
-        log.info("%s: staying at %d baud", self._port, link.baudrate)
+            return OpenState.RESTORE_STORED_RATE
+        return self._next_rate(run)
 
-    def _try_baud(self, link: _Link, old: int, new: int) -> bool:
-        """Try to move the module from 9600 x ``old`` to 9600 x ``new``.
+    def _next_rate(self, run: _Opening) -> OpenState:
+        """TRY_RATE with the next lower candidate, or READY at the current rate if none is left."""
+        new = next(run.candidates, None)
+        if new is None:
+            log.info("%s: staying at %d baud", self._port, run.link.baudrate)
+            return OpenState.READY
+        run.new = new
+        return OpenState.TRY_RATE
 
-        True when negotiation is over (switched, or the module cannot switch at any rate); False to
-        try the next lower rate.  The module is always left answering at ``link.baudrate``.
+    def _open_restore_stored_rate(self, run: _Opening) -> OpenState:
+        """Store the rate the module runs at now, so a power cycle brings it up where it runs."""
+        link = run.link
+        multiplier = link.baudrate // BAUD_UNIT
+        code = self._set_baud_multiplier(link, multiplier, run.cancel)
+        if code != 0x00:
+            raise self._confirmation_error(f"SetSysPara(4, {multiplier})", code)
+        self._params = self._read_sys_para(link, self._timeout, run.cancel)
+        log.info("%s: stored baud multiplier %d (%d baud) again", self._port, multiplier, multiplier * BAUD_UNIT)
+        return OpenState.READY if run.settled else self._next_rate(run)
+
+    def _open_try_rate(self, run: _Opening) -> OpenState:
+        """Ask for 9600 x ``run.new``; once acknowledged, wait for the module to settle and follow it.
+
+        From the moment SetSysPara goes out the module may be switching, so nothing here waits on
+        the cancel event (see :data:`RATE_IN_DOUBT`).
         """
+        link, new = run.link, run.new
         try:
             code = self._set_baud_multiplier(link, new)
         except (DeviceTimeout, ProtocolError) as error:
             log.warning("%s: SetSysPara(4, %d) got no clean acknowledgement (%s)", self._port, new, error.detail)
-            self._locate(link)
-            return True
+            return OpenState.LOCATE
         if code != 0x00:
             log.info("%s: module refused %d baud: %s", self._port, new * BAUD_UNIT, meaning(code))
-            return False
+            return self._next_rate(run)
         time.sleep(self.baud_settle_s)
         link.set_baudrate(new * BAUD_UNIT)
-        params = self._answers(link)
-        if params is not None:
-            self._params = params
-            log.info("%s: switched to %d baud", self._port, link.baudrate)
-            return True
+        return OpenState.VERIFY_NEW_RATE
+
+    def _open_verify_new_rate(self, run: _Opening) -> OpenState:
+        """Does the module answer at the new rate?  Then negotiation is over."""
+        params = self._answers(run.link)
+        if params is None:
+            return OpenState.VERIFY_OLD_RATE
+        self._params = params
+        log.info("%s: switched to %d baud", self._port, run.link.baudrate)
+        return OpenState.READY
+
+    def _open_verify_old_rate(self, run: _Opening) -> OpenState:
+        """Does the module still answer at the old rate (it acknowledged, but kept running there)?"""
+        link, old, new = run.link, run.old, run.new
         link.set_baudrate(old * BAUD_UNIT)
         params = self._answers(link)
-        if params is not None:
-            # Acknowledged but still at the old rate: this clone applies the rate at the next power
-            # cycle.  Lower rates would fare the same; put the old rate back into flash.
-            log.warning(
-                "%s: module acknowledged %d baud but kept running at %d (it applies the rate only after a "
-                "power cycle); staying at %d",
-                self._port, new * BAUD_UNIT, old * BAUD_UNIT, old * BAUD_UNIT,
-            )
-            self._params = params
-            self._restore_multiplier(link, old)
-            return True
-        # It switched, but replies at the new rate do not come through: command it back blind.
+        if params is None:
+            return OpenState.COMMAND_BACK_BLIND
+        # This clone applies the rate at the next power cycle.  Lower rates would fare the same;
+        # put the old rate back into flash.
+        log.warning(
+            "%s: module acknowledged %d baud but kept running at %d (it applies the rate only after a "
+            "power cycle); staying at %d",
+            self._port, new * BAUD_UNIT, old * BAUD_UNIT, old * BAUD_UNIT,
+        )
+        self._params = params
+        run.settled = True
+        return OpenState.RESTORE_STORED_RATE
+
+    def _open_command_back_blind(self, run: _Opening) -> OpenState:
+        """It switched, but replies at the new rate do not come through: command it back unanswered."""
+        link, old, new = run.link, run.old, run.new
         log.warning("%s: module switched to %d baud but its answers are unreadable there", self._port, new * BAUD_UNIT)
         link.set_baudrate(new * BAUD_UNIT)
         link.send(SET_SYS_PARA, bytes([SYS_PARA_BAUD, old]))
         link.drain(quiet_s=0.05, limit_s=self.answer_timeout_s)
         time.sleep(self.baud_settle_s)
         link.set_baudrate(old * BAUD_UNIT)
-        params = self._answers(link)
+        return OpenState.VERIFY_BACK_AT_OLD_RATE
+
+    def _open_verify_back_at_old_rate(self, run: _Opening) -> OpenState:
+        """Did the blind command bring the module back?  Then try the next lower rate."""
+        params = self._answers(run.link, run.cancel)
         if params is None:
-            self._locate(link)
-            return True
+            return OpenState.LOCATE
         self._params = params
-        log.info("%s: back at %d baud; trying a lower rate", self._port, link.baudrate)
-        return False
+        log.info("%s: back at %d baud; trying a lower rate", self._port, run.link.baudrate)
+        return self._next_rate(run)
 
-    def _restore_multiplier(self, link: _Link, multiplier: int) -> None:
-        """Store ``multiplier`` in flash so a power cycle brings the module up where it runs now."""
-        code = self._set_baud_multiplier(link, multiplier)
-        if code != 0x00:
-            raise self._confirmation_error(f"SetSysPara(4, {multiplier})", code)
-        self._params = self._read_sys_para(link, self._timeout)
-        log.info("%s: stored baud multiplier %d (%d baud) again", self._port, multiplier, multiplier * BAUD_UNIT)
-
-    def _locate(self, link: _Link) -> None:
+    def _open_locate(self, run: _Opening) -> OpenState:
         """Find the module at any 9600 x N after a switch went wrong; leave the line at that rate."""
+        link = run.link
         rates = [link.baudrate] + [BAUD_UNIT * n for n in range(MAX_BAUD_MULTIPLIER, 0, -1)]
         for rate in dict.fromkeys(rates):
             link.set_baudrate(rate)
-            params = self._answers(link)
+            params = self._answers(link, run.cancel)
             if params is not None:
                 self._params = params
                 log.warning("%s: module found at %d baud after a failed baud change", self._port, rate)
                 if params.baud_multiplier * BAUD_UNIT != rate:
-                    self._restore_multiplier(link, rate // BAUD_UNIT)
-                return
+                    run.settled = True
+                    return OpenState.RESTORE_STORED_RATE
+                return OpenState.READY
         raise DeviceTimeout(
             "the module stopped answering during baud negotiation and answers at no rate from 9600 to 115200",
             device=self._port,
             hint="Power-cycle the fingerprint module; lower max_baudrate in the configuration if it repeats.",
         )
+
+    def _read_sys_para(self, link: _Link, timeout: float, cancel: threading.Event | None = None) -> SystemParameters:
+        code, data = link.command(READ_SYS_PARA, b"", timeout=timeout, name="ReadSysPara", cancel=cancel)
+        if code != 0x00:
+            raise self._confirmation_error("ReadSysPara", code)
+        return SystemParameters.from_payload(data)
+
+    def _answers(self, link: _Link, cancel: threading.Event | None = None) -> SystemParameters | None:
+        """ReadSysPara at the link's current rate (two tries), or None if nothing sensible comes back."""
+        for _ in range(2):
+            try:
+                return self._read_sys_para(link, self.answer_timeout_s, cancel)
+            except (DeviceTimeout, ProtocolError) as error:
+                log.debug("%s: no valid answer at %d baud: %s", self._port, link.baudrate, error.detail)
+        return None
+
+    def _set_baud_multiplier(self, link: _Link, multiplier: int, cancel: threading.Event | None = None) -> int:
+        """SetSysPara(4, N); returns the confirmation code."""
+        code, _ = link.command(
+            SET_SYS_PARA, bytes([SYS_PARA_BAUD, multiplier]), timeout=self._timeout,
+            name=f"SetSysPara(4, {multiplier})", cancel=cancel,
+        )
+        return code
 
     # ----------------------------------------------------------------- errors
 
@@ -676,69 +883,102 @@ class R30xScanner(FingerprintScanner):
     def finger_present(self) -> bool:
         """GenImg: 00 -> True (the image is now in the module's buffer), 02 -> False."""
         with self._session() as link:
-            code, _ = link.command(GEN_IMG, b"", timeout=self._timeout, name="GenImg")
-            if code == 0x00:
-                self._image_taken_at = datetime.now(UTC)
-                self._image_fresh_until = time.monotonic() + self.fresh_image_max_age_s
-                return True
-            self._image_taken_at = None
-            if code == 0x02:
-                return False
-            raise self._confirmation_error("GenImg", code)
+            return self._gen_img(link)
 
-    def capture(self) -> FingerImage:
-        """Upload the image GenImg latched (taking one first unless a fresh one is in the buffer)."""
-        with self._session() as link:
-            if self._image_taken_at is None or time.monotonic() > self._image_fresh_until:
-                if not self.finger_present():
-                    raise DeviceError(
-                        "capture: no finger on the sensor (GenImg: confirmation code 0x02)",
-                        device=self._port,
-                        hint="Wait for a finger (wait_for_finger) before capturing.",
-                    )
-            taken_at = self._image_taken_at
-            assert taken_at is not None
-            self._image_taken_at = None
-            data = self._upload_image(link)
-        packed = np.frombuffer(data, dtype=np.uint8).reshape(IMAGE_HEIGHT, IMAGE_WIDTH // 2)
+    def _gen_img(self, link: _Link, cancel: threading.Event | None = None) -> bool:
+        """finger_present() on a link already held (capture's TAKE_IMAGE passes its cancel event)."""
+        code, _ = link.command(GEN_IMG, b"", timeout=self._timeout, name="GenImg", cancel=cancel)
+        if code == 0x00:
+            self._image_taken_at = datetime.now(UTC)
+            self._image_fresh_until = time.monotonic() + self.fresh_image_max_age_s
+            return True
+        self._image_taken_at = None
+        if code == 0x02:
+            return False
+        raise self._confirmation_error("GenImg", code)
+
+    def capture(self, cancel: threading.Event | None = None) -> FingerImage:
+        """Upload the image GenImg latched (taking one first unless a fresh one is in the buffer).
+
+        Runs the :class:`CaptureState` machine.  Setting ``cancel`` raises :class:`Cancelled`
+        within one read slice, also in the middle of the upload (3.5 s of wire time at 115200
+        baud).  The module cannot be told to stop sending, so the link is marked and the next
+        command first drains what is left of the exchange (see :meth:`_session`).
+        """
+        with self._session(cancel) as link:
+            run = _Capturing(link, cancel, attempts=1 + self.image_upload_retries)
+            transitions: dict[CaptureState, Callable[[_Capturing], CaptureState]] = {
+                CaptureState.TAKE_IMAGE: self._capture_take_image,
+                CaptureState.UPLOAD: self._capture_upload,
+                CaptureState.RECEIVE: self._capture_receive,
+                CaptureState.DRAIN_AND_RETRY: self._capture_drain_and_retry,
+            }
+            run_state_machine(
+                "capture", self._port, transitions, run, start=CaptureState.TAKE_IMAGE, final=CaptureState.DONE,
+                cancel=cancel,
+            )
+        assert run.taken_at is not None
+        packed = np.frombuffer(run.image, dtype=np.uint8).reshape(IMAGE_HEIGHT, IMAGE_WIDTH // 2)
         pixels = np.empty((IMAGE_HEIGHT, IMAGE_WIDTH), dtype=np.uint8)
         pixels[:, 0::2] = packed >> 4
         pixels[:, 1::2] = packed & 0x0F
         pixels *= 17  # 4-bit grey level v -> v * 255 / 15
-        return FingerImage(pixels=pixels, ppi=self._ppi, device=self.info(), captured_at=taken_at)
+        return FingerImage(pixels=pixels, ppi=self._ppi, device=self.info(), captured_at=run.taken_at)
 
-    def _upload_image(self, link: _Link) -> bytes:
-        """UpImage with retries: a transfer broken in the middle is drained and asked for again.
+    def _capture_take_image(self, run: _Capturing) -> CaptureState:
+        """GenImg unless the buffer holds a fresh image; the buffer's image is uploaded once."""
+        if self._image_taken_at is None or time.monotonic() > self._image_fresh_until:
+            if not self._gen_img(run.link, run.cancel):
+                raise DeviceError(
+                    "capture: no finger on the sensor (GenImg: confirmation code 0x02)",
+                    device=self._port,
+                    hint="Wait for a finger (wait_for_finger) before capturing.",
+                )
+        run.taken_at = self._image_taken_at
+        self._image_taken_at = None
+        return CaptureState.UPLOAD
 
-        A missing acknowledgement is not retried (the module is silent: DeviceTimeout at once); a
-        corrupted acknowledgement, a bad or short data packet, or silence in the middle of the data
-        is, ``image_upload_retries`` times, then raised with the last failure named.
-        """
+    def _capture_upload(self, run: _Capturing) -> CaptureState:
+        """UpImage.  A corrupted acknowledgement is retried; a missing one is not (the module is
+        silent: the DeviceTimeout goes to the caller at once)."""
+        run.attempt += 1
+        try:
+            code, _ = run.link.command(UP_IMAGE, b"", timeout=self._timeout, name="UpImage", cancel=run.cancel)
+        except ProtocolError as error:
+            run.failure = error
+            return CaptureState.DRAIN_AND_RETRY
+        if code != 0x00:
+            raise self._confirmation_error("UpImage", code)
+        return CaptureState.RECEIVE
+
+    def _capture_receive(self, run: _Capturing) -> CaptureState:
+        """The data packets after UpImage's acknowledgement; a bad or short one, or silence in the
+        middle of the data, is retried."""
         assert self._params is not None
-        packet_size = self._params.packet_size
-        wire_time = IMAGE_BYTES * 10 / link.baudrate
-        failure: ProtocolError | DeviceTimeout | None = None
-        attempts = 1 + self.image_upload_retries
-        for attempt in range(1, attempts + 1):
-            try:
-                code, _ = link.command(UP_IMAGE, b"", timeout=self._timeout, name="UpImage")
-            except ProtocolError as error:
-                failure = error  # a corrupted acknowledgement; a missing one (DeviceTimeout) propagates
-            else:
-                if code != 0x00:
-                    raise self._confirmation_error("UpImage", code)
-                try:
-                    return self._receive_image(link, packet_size)
-                except (ProtocolError, DeviceTimeout) as error:
-                    failure = error
-            log.warning("%s: image upload attempt %d of %d failed: %s", self._port, attempt, attempts, failure.detail)
-            link.drain(quiet_s=max(0.05, 200 * 10 / link.baudrate), limit_s=wire_time + self._timeout)
+        try:
+            run.image = self._receive_image(run.link, self._params.packet_size, run.cancel)
+        except (ProtocolError, DeviceTimeout) as error:
+            run.failure = error
+            return CaptureState.DRAIN_AND_RETRY
+        return CaptureState.DONE
+
+    def _capture_drain_and_retry(self, run: _Capturing) -> CaptureState:
+        """Drain what is left of the broken transfer, then ask again ``image_upload_retries`` times;
+        after that, raise with the last failure named."""
+        link, failure = run.link, run.failure
         assert failure is not None
+        log.warning(
+            "%s: image upload attempt %d of %d failed: %s", self._port, run.attempt, run.attempts, failure.detail
+        )
+        wire_time = IMAGE_BYTES * 10 / link.baudrate
+        link.drain(quiet_s=max(0.05, 200 * 10 / link.baudrate), limit_s=wire_time + self._timeout, cancel=run.cancel)
+        if run.attempt < run.attempts:
+            return CaptureState.UPLOAD
         raise type(failure)(
-            f"image upload failed {attempts} times; last failure: {failure.detail}", device=self._port
+            f"image upload failed {run.attempts} times; last failure: {failure.detail}", device=self._port
         ) from failure
 
-    def _receive_image(self, link: _Link, packet_size: int) -> bytes:
+    def _receive_image(self, link: _Link, packet_size: int, cancel: threading.Event | None) -> bytes:
         """The data packets after UpImage's acknowledgement, checked packet by packet and in total."""
         expected_packets = IMAGE_BYTES // packet_size
         received = bytearray()
@@ -747,7 +987,7 @@ class R30xScanner(FingerprintScanner):
             number += 1
             what = f"data packet {number} of {expected_packets}"
             try:
-                packet = link.receive(self._timeout, what)
+                packet = link.receive(self._timeout, what, cancel)
             except ProtocolError as error:
                 raise ProtocolError(f"image upload, {what}: {error.detail}", device=self._port) from error
             if packet.pid not in (PID_DATA, PID_END_OF_DATA):

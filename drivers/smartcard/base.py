@@ -260,6 +260,9 @@ class CardReader(Device):
             cancel.wait(min(self.poll_interval_s, remaining))
 
 
+READER_GONE_HINT = "Reconnect the card reader; then run `enrol diag`."
+
+
 def reader_gone(detail: str, device: str) -> DeviceDisconnected:
     """The error for a reader (not a card) that went away, shared by the drivers."""
-    return DeviceDisconnected(detail, device=device, hint="Reconnect the card reader; then run `enrol diag`.")
+    return DeviceDisconnected(detail, device=device, hint=READER_GONE_HINT)

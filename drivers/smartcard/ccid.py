@@ -18,21 +18,19 @@ LudovicRousseau/CCID src/ccid.h, commands.c - see shared/reference/icao9303-and-
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
-from collections.abc import Callable
-from typing import NoReturn, TypeVar
 
 import usb.backend
 import usb.core
 import usb.util
 
 from drivers.device import DeviceInfo, DeviceKind, SelfTestResult
-from drivers.errors import DeviceAccessDenied, DeviceBusy, DeviceError, DeviceNotFound, DeviceTimeout, ProtocolError
-from drivers.smartcard.base import ATR, CardReader, CardRemoved, NoCard, reader_gone
+from drivers.errors import DeviceError, DeviceNotFound, DeviceTimeout, ProtocolError
+from drivers.smartcard.base import ATR, READER_GONE_HINT, CardReader, CardRemoved, NoCard
 from drivers.traffic import summary
 from drivers.usb_backend import default_backend
+from drivers.usb_errors import UsbErrors
 
 logger = logging.getLogger(__name__)
 traffic = logging.getLogger(__name__ + ".traffic")
@@ -62,7 +60,6 @@ ICC_MUTE = 0xFE
 #: Stale replies (wrong bSeq) skipped before the reader is judged confused.
 MAX_STALE_REPLIES = 4
 
-_T = TypeVar("_T")
 
 
 def find(backend: usb.backend.IBackend | None = None, *, vendor_id: int | None = None,
@@ -112,6 +109,9 @@ class CcidReader(CardReader):
         bus, address = device.bus, device.address
         self._address = "usb:?" if bus is None or address is None else f"usb:{bus}:{address}"
         self._name = f"CCID reader at {self._address}"
+        self._usb = UsbErrors(device, self._name, timeout_ms, (), gone_hint=READER_GONE_HINT,
+                              busy_hint="Stop pcscd (or use model = \"pcsc\") so that the station can claim "
+                                        "the reader.")
 
     # ---- lifecycle
 
@@ -145,6 +145,7 @@ class CcidReader(CardReader):
                     self._ep_interrupt = endpoint.bEndpointAddress
             if not (self._ep_in and self._ep_out):
                 raise ProtocolError("the CCID interface lacks its bulk endpoints", device=self._name)
+            self._usb.endpoints = (self._ep_out, self._ep_in)
             try:
                 if dev.is_kernel_driver_active(self._interface):
                     dev.detach_kernel_driver(self._interface)
@@ -153,7 +154,7 @@ class CcidReader(CardReader):
             usb.util.claim_interface(dev, self._interface)
         except usb.core.USBError as exc:
             usb.util.dispose_resources(dev)
-            self._fail(exc, "opening the reader")
+            self._usb.fail(exc, "opening the reader")
         self._open = True
         self._info = self._read_info()
         logger.debug("opened %s (%s level, messages up to %d bytes)", self._name, self.level, self.max_message_length)
@@ -272,7 +273,7 @@ class CcidReader(CardReader):
             except usb.core.USBTimeoutError:
                 return
             except usb.core.USBError as exc:
-                self._fail(exc, "reading slot changes")
+                self._usb.fail(exc, "reading slot changes")
             traffic.debug("INT 0x%02x: %s", self._ep_interrupt, data.hex())
             if len(data) >= 2 and data[0] == RDR_TO_PC_NOTIFY_SLOT_CHANGE:
                 bits = data[1 + self.slot // 4] >> (2 * (self.slot % 4))
@@ -291,11 +292,11 @@ class CcidReader(CardReader):
         seq = self._seq
         message = bytes([kind]) + len(data).to_bytes(4, "little") + bytes([self.slot, seq]) + specific + data
         traffic.debug("OUT %s: %s", what, summary(message, head=CCID_HEADER + 5))  # + the APDU header
-        self._usb(f"sending {what}", lambda: self._device.write(self._ep_out, message, self.timeout_ms))
+        self._usb.call(f"sending {what}", lambda: self._device.write(self._ep_out, message, self.timeout_ms))
         deadline = time.monotonic() + self.card_timeout_s
         stale = 0
         while True:
-            reply = bytes(self._usb(f"reply to {what}", lambda: self._device.read(
+            reply = bytes(self._usb.call(f"reply to {what}", lambda: self._device.read(
                 self._ep_in, _round_up(self.max_message_length, 64), self.timeout_ms)))
             traffic.debug("IN %s: %s", what, summary(reply, head=CCID_HEADER, tail=2))  # + the status word
             if len(reply) < 10:
@@ -332,34 +333,6 @@ class CcidReader(CardReader):
                     raise DeviceTimeout(f"{what}: the card did not answer (ICC mute)", device=self._name)
                 raise ProtocolError(f"{what} failed: bStatus 0x{status:02x} bError 0x{error:02x}", device=self._name)
             return reply
-
-    def _usb(self, what: str, call: Callable[[], _T]) -> _T:
-        try:
-            return call()
-        except usb.core.USBError as exc:
-            self._fail(exc, what)
-
-    def _fail(self, exc: usb.core.USBError, what: str) -> NoReturn:
-        if isinstance(exc, usb.core.USBTimeoutError):
-            raise DeviceTimeout(f"{what}: no answer within {self.timeout_ms} ms", device=self._name) from exc
-        if exc.errno == errno.ENODEV or "No such device" in str(exc):
-            raise reader_gone(f"{what}: the reader went away ({exc})", self._name) from exc
-        if exc.errno == errno.EBUSY:
-            raise DeviceBusy(f"{what}: the reader is held by another program (pcscd?)", device=self._name,
-                             hint="Stop pcscd (or use model = \"pcsc\") so that the station can claim the reader.") \
-                from exc
-        if exc.errno == errno.EACCES:
-            raise DeviceAccessDenied(f"{what}: no permission to use the reader", device=self._name) from exc
-        if exc.errno == errno.EPIPE:
-            for endpoint in (self._ep_out, self._ep_in):
-                try:
-                    self._device.clear_halt(endpoint)
-                except usb.core.USBError:
-                    pass
-            raise ProtocolError(f"{what}: the reader stalled the endpoint ({exc})", device=self._name) from exc
-        if exc.errno == errno.EOVERFLOW:
-            raise ProtocolError(f"{what}: the reader sent more than a message can hold", device=self._name) from exc
-        raise DeviceError(f"{what}: USB error: {exc}", device=self._name) from exc
 
     def _read_info(self) -> DeviceInfo:
         dev = self._device

@@ -12,20 +12,21 @@ from typing import Any
 
 import usb.backend
 
-from drivers.fingerprint.models import SettingsError
+from drivers.settings import check_settings, model_factory
 from drivers.smartcard import ccid, pcsc
 from drivers.smartcard.base import CardReader
 
 
 def _ccid(settings: Mapping[str, Any], usb_backend: usb.backend.IBackend | None) -> CardReader:
-    _check(settings, "ccid", {"vendor_id", "product_id", "slot", "timeout_ms", "card_timeout_s"})
+    check_settings(settings, "card reader 'ccid'",
+                   optional={"vendor_id", "product_id", "slot", "timeout_ms", "card_timeout_s"})
     device = ccid.find(usb_backend, vendor_id=settings.get("vendor_id"), product_id=settings.get("product_id"))
     options = {k: v for k, v in settings.items() if k in ("slot", "timeout_ms", "card_timeout_s")}
     return ccid.CcidReader(device, **options)
 
 
 def _pcsc(settings: Mapping[str, Any], usb_backend: usb.backend.IBackend | None) -> CardReader:
-    _check(settings, "pcsc", {"reader", "extended"})
+    check_settings(settings, "card reader 'pcsc'", optional={"reader", "extended"})
     return pcsc.PcscReader(settings.get("reader", ""), extended=settings.get("extended"))
 
 
@@ -39,15 +40,4 @@ READER_MODELS: dict[str, Callable[[Mapping[str, Any], usb.backend.IBackend | Non
 def create_reader(model: str, settings: Mapping[str, Any], *,
                   usb_backend: usb.backend.IBackend | None = None) -> CardReader:
     """An unopened driver for ``model`` with ``settings``; USB readers are looked up on ``usb_backend``."""
-    try:
-        factory = READER_MODELS[model]
-    except KeyError:
-        raise SettingsError(f"unknown card reader model {model!r}; known: {', '.join(sorted(READER_MODELS))}") from None
-    return factory(settings, usb_backend)
-
-
-def _check(settings: Mapping[str, Any], model: str, allowed: set[str]) -> None:
-    unknown = sorted(set(settings) - allowed)
-    if unknown:
-        raise SettingsError(f"unknown setting(s) {', '.join(unknown)} for card reader {model!r}; "
-                            f"allowed: {', '.join(sorted(allowed))}")
+    return model_factory(READER_MODELS, "card reader", model)(settings, usb_backend)

@@ -28,9 +28,9 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from drivers.errors import Cancelled, DeviceError
 from kiosk import i18n
-from kiosk.services import KioskServices
 from kiosk.session import EnrolmentSession, Inactivity, SessionPolicy, Step
 from kiosk.ui.jobs import Jobs
+from station.services import StationServices
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class KioskApp(App):
     c_warn = ListProperty(NORMAL["warn"])
     c_bad = ListProperty(NORMAL["bad"])
 
-    def __init__(self, services: KioskServices, policy: SessionPolicy, *, language: str = "vi",
+    def __init__(self, services: StationServices, policy: SessionPolicy, *, language: str = "vi",
                  high_contrast: bool = False, countdown_s: float = 2.0, export_dir: Path | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -3,7 +3,7 @@
 Kivy reads its configuration when ``kivy.core.window`` is first imported (and creates the window
 then), so the command and the tests call :func:`prepare` first and import :mod:`kiosk.ui.app`
 after.  Kivy's own argument parsing and console log are switched off: the kiosk has its own
-command line and its own logging (``kiosk.logs``).
+command line and its own logging (``station.logs``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def prepare(*, fullscreen: bool = False, kivy_home: Path | None = None) -> None:
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
-    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # Kivy logs through the station's handlers (kiosk.logs)
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # Kivy logs through the station's handlers (station.logs)
     if kivy_home is not None:
         os.environ.setdefault("KIVY_HOME", str(kivy_home))
     from kivy.config import Config

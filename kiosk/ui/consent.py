@@ -8,8 +8,9 @@ from typing import Any
 from kivy.properties import BooleanProperty, StringProperty
 
 from kiosk.i18n import _
-from kiosk.session import Receipt, SessionError
+from kiosk.session import SessionError
 from kiosk.ui.widgets import KioskScreen, digits_edit
+from station.services import ReceiptSlip
 
 
 class ConsentScreen(KioskScreen):
@@ -43,7 +44,7 @@ class ConsentScreen(KioskScreen):
         self.ids.authorise.disabled = True
         self.app.jobs.start("seal", lambda _cancel: session.authorise(confirmed, pin), self._sealed, self._failed)
 
-    def _sealed(self, _receipt: Receipt) -> None:
+    def _sealed(self, _receipt: ReceiptSlip) -> None:
         self.ids.message.text = ""
         self.ids.authorise.disabled = False
         self.app.show_step()

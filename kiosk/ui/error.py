@@ -7,6 +7,7 @@ from typing import Any
 
 from kivy.properties import StringProperty
 
+from drivers.errors import ExplainedError
 from kiosk.i18n import N_, _
 from kiosk.ui.widgets import KioskScreen
 
@@ -22,10 +23,11 @@ class ErrorScreen(KioskScreen):
         self.return_to = "welcome"
 
     def show(self, error: BaseException, return_to: str) -> None:
-        self._message_id = getattr(error, "citizen_message", "") or GENERIC
-        self.hint = getattr(error, "technician_hint", "") or ""
-        detail = getattr(error, "detail", "") or str(error)
-        self.hint = f"{self.hint}\n({detail})" if self.hint else detail
+        if isinstance(error, ExplainedError):
+            self._message_id = error.citizen_message or GENERIC
+            self.hint = f"{error.technician_hint}\n({error.detail})" if error.technician_hint else error.detail
+        else:
+            self._message_id, self.hint = GENERIC, str(error)
         self.return_to = return_to
         self._translate()
 

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from capture.document.identity import IdentityDocument
-from drivers.errors import Cancelled, DeviceError
+from drivers.errors import Cancelled, DeviceError, ExplainedError
 from drivers.smartcard.base import CardRemoved, NoCard
 from kiosk.i18n import N_, _
 from kiosk.session import CardAccess, SessionError
@@ -101,8 +101,10 @@ class IdentifyScreen(KioskScreen):
         if isinstance(error, NoCard | CardRemoved) or not isinstance(error, DeviceError):
             # Wrong details (BAC refused), a card moved away, a chip that answers oddly: the citizen can fix it.
             self.app.session.clear_fault()
-            if not hasattr(error, "citizen_message"):
+            if isinstance(error, ExplainedError):
+                self.ids.message.text = _(error.citizen_message)
+            else:
                 log.warning("reading the card failed unexpectedly", exc_info=error)
-            self.ids.message.text = _(getattr(error, "citizen_message", UNREADABLE))
+                self.ids.message.text = _(UNREADABLE)
             return
         self.app.fail(error, "identify")

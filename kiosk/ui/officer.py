@@ -11,8 +11,8 @@ from kivy.clock import Clock
 from kivy.properties import StringProperty
 
 from kiosk.i18n import _
-from kiosk.outbox.store import OutboxStatus, PacketState
 from kiosk.ui.widgets import KioskScreen
+from station.outbox.store import OutboxStatus, PacketState
 
 
 class OfficerScreen(KioskScreen):

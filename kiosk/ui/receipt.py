@@ -11,7 +11,7 @@ from kivy.core.image import Image as CoreImage
 from kivy.properties import StringProperty
 
 from kiosk.i18n import N_, _
-from kiosk.printer import receipt_lines
+from kiosk.slip import render_slip, slip_lines
 from kiosk.ui.widgets import KioskScreen
 
 PRINTING = N_("Printing your receipt...")
@@ -34,8 +34,9 @@ class ReceiptScreen(KioskScreen):
         self._status_id = PRINTING
         self._fill()
         self.ids.qr.texture = _qr_texture(receipt.packet_id)
-        self.app.jobs.start("print", lambda _cancel: self.app.services.print_receipt(receipt), self._printed,
-                            self._print_failed)
+        self.app.jobs.start("print", lambda _cancel: self.app.services.print_slip(render_slip(receipt),
+                                                                                  receipt.packet_id),
+                            self._printed, self._print_failed)
 
     def on_leave(self, *_args: Any) -> None:
         self.app.unbind(lang=self._fill)
@@ -51,7 +52,7 @@ class ReceiptScreen(KioskScreen):
         if receipt is None:
             return
         self.ids.number.text = receipt.enrolment_number
-        self.ids.details.text = "\n".join(f"{label}: {value}" for label, value in receipt_lines(receipt)[1:3])
+        self.ids.details.text = "\n".join(f"{label}: {value}" for label, value in slip_lines(receipt)[1:3])
         self.status = _(self._status_id) if self._status_id else ""
 
     def _printed(self, printed: bool) -> None:

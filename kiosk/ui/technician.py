@@ -12,10 +12,10 @@ from kivy.graphics.texture import Texture
 from kivy.properties import StringProperty
 
 from drivers.device import DeviceKind
-from kiosk.diagnostics import KIND_LABELS, STATUS_LABELS, DeviceReport, Status
 from kiosk.i18n import _
-from kiosk.services import TestCapture
 from kiosk.ui.widgets import KioskScreen
+from station.diagnostics import KIND_LABELS, STATUS_LABELS, DeviceReport, Status
+from station.services import LiveTestResult
 
 
 class TechnicianScreen(KioskScreen):
@@ -62,7 +62,7 @@ class TechnicianScreen(KioskScreen):
         self.app.jobs.start(f"test-{kind}", lambda cancel: self.app.services.test_capture(device, cancel),
                             self._tested, self._job_failed)
 
-    def _tested(self, result: TestCapture) -> None:
+    def _tested(self, result: LiveTestResult) -> None:
         self.test_result = f"{result.kind}: {result.quality}\n{result.detail}"
         self.ids.test_image.texture = _texture(result.image) if result.image is not None else None
 

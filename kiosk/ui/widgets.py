@@ -30,8 +30,8 @@ from kivy.uix.screenmanager import Screen
 from capture.finger.positions import FingerPosition
 from capture.finger.tenprint import TenPrintSession
 from kiosk.i18n import N_, _
-from kiosk.pin import PinCheck
-from kiosk.telex import type_key
+from kiosk.ui.telex import type_key
+from station.pin import PinCheck
 
 STEP_LABELS = (N_("Welcome"), N_("Card"), N_("Data"), N_("Photo"), N_("Fingers"), N_("Review"), N_("Confirm"),
                N_("Receipt"))
@@ -83,7 +83,7 @@ class NumPad(GridLayout):
 
 
 class TelexKeyboard(BoxLayout):
-    """A QWERTY keyboard that types Vietnamese with Telex (``kiosk.telex``); ``on_key`` gets each key."""
+    """A QWERTY keyboard that types Vietnamese with Telex (``kiosk.ui.telex``); ``on_key`` gets each key."""
 
     __events__ = ("on_key",)
     shift = BooleanProperty(False)

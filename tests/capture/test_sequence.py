@@ -10,7 +10,7 @@ import pytest
 from capture.finger import sequence
 from capture.finger.sequence import DEFAULT_THRESHOLD, MIN_OVERLAP_PX, Similarity, compare, ridge_signal, same_finger
 from hardware_sim.fingerprints import render_impression
-from hardware_sim.station import SENSORS
+from hardware_sim.simulated_station import SENSORS
 
 # Citizen 7's fingers are also used by the other capture tests, so their master prints are rendered once.
 PERSON = 7

@@ -33,7 +33,7 @@ from drivers.fingerprint.base import FingerImage, FingerprintScanner
 from drivers.fingerprint.models import create_scanner
 from hardware_sim.fingerprints import render_impression
 from hardware_sim.scripted_citizen import ScriptedCitizen
-from hardware_sim.station import SimulatedStation
+from hardware_sim.simulated_station import SimulatedStation
 
 SEED = 7
 """The citizen; the other capture tests use the same one, so its master prints are rendered once."""
@@ -76,7 +76,7 @@ class MemoryScanner(FingerprintScanner):
         with self._lock:
             return self._pixels is not None
 
-    def capture(self) -> FingerImage:
+    def capture(self, cancel: threading.Event | None = None) -> FingerImage:
         self.captures += 1
         if self.captures == self.fail_on_capture:
             raise self.error

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from crypto.keys import FileSigner, load_certificate, load_private_key
-from crypto.receipt import Receipt, ReceiptError, sign_receipt, verify_receipt
+from crypto.receipt import ReceiptError, RegistryReceipt, sign_receipt, verify_receipt
 from crypto.trust import TrustStore
 
 
@@ -15,7 +15,7 @@ def _receipt_signer(pki) -> FileSigner:
     return FileSigner(load_private_key(pki.receipt_key, None), load_certificate(pki.receipt_certificate))
 
 
-RECEIPT = Receipt("0b7e3f5c-3c55-4d4b-9d55-1f1d2b8b2a10", "ab" * 32, "NA-HUNGDUNG-01",
+RECEIPT = RegistryReceipt("0b7e3f5c-3c55-4d4b-9d55-1f1d2b8b2a10", "ab" * 32, "NA-HUNGDUNG-01",
                   datetime.now(UTC).replace(microsecond=0), "registry-dev")
 
 

@@ -11,7 +11,7 @@ from drivers.camera.models import create_camera
 from drivers.camera.opencv import OpenCVCamera, fourcc_text, jpeg_problem
 from drivers.device import DeviceKind
 from drivers.errors import Cancelled, DeviceDisconnected, DeviceNotFound, DeviceTimeout
-from drivers.fingerprint.models import SettingsError
+from drivers.settings import SettingsError
 from hardware_sim.camera import SCENES, CameraSimulator, corrupt_jpeg, render
 
 

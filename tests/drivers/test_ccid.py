@@ -7,7 +7,7 @@ import pytest
 
 from drivers.device import DeviceKind
 from drivers.errors import Cancelled, DeviceDisconnected, DeviceError, DeviceNotFound, DeviceTimeout, ProtocolError
-from drivers.fingerprint.models import SettingsError
+from drivers.settings import SettingsError
 from drivers.smartcard import ccid
 from drivers.smartcard.base import ATR, CardRemoved, CommandAPDU, NoCard, ResponseAPDU
 from drivers.smartcard.models import create_reader

@@ -145,6 +145,16 @@ def test_wait_for_finger_cancelled_from_another_thread(scanner: NB1010Scanner) -
     assert time.monotonic() - started < 2
 
 
+def test_capture_cancelled_beforehand_sends_nothing(sim: NB1010Simulator, scanner: NB1010Scanner) -> None:
+    sim.place_finger(ridges())
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        scanner.capture(cancel=cancel)
+    assert sim.commands == []
+    np.testing.assert_array_equal(scanner.capture(cancel=threading.Event()).pixels, ridges())
+
+
 def test_wait_for_finger_times_out(scanner: NB1010Scanner) -> None:
     with pytest.raises(DeviceTimeout, match="no finger"):
         scanner.wait_for_finger(timeout=0.2)

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from capture.document.bac import BacError
-from capture.document.passive_auth import TrustStore
 from capture.document.reader import ReadOptions, cccd_access, read_identity_document
 from capture.document.secure_messaging import SecureMessagingError
+from crypto.trust import TrustStore
 from drivers.errors import DeviceBusy, DeviceNotFound, ProtocolError
 from drivers.smartcard import pcsc
 from drivers.smartcard.base import CardRemoved, CommandAPDU

@@ -5,7 +5,9 @@ Full image uploads cost ~3.5 s of wire time each at 115200 baud, so only a few t
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import threading
 import time
 import tty
@@ -29,6 +31,8 @@ from drivers.fingerprint.r30x import (
     PID_ACK,
     PID_COMMAND,
     PID_DATA,
+    CaptureState,
+    OpenState,
     Packet,
     PacketParser,
     R30xScanner,
@@ -40,6 +44,7 @@ from hardware_sim.r30x import R30xSimulator
 
 SimFactory = Callable[..., R30xSimulator]
 
+GEN_IMG = 0x01
 UP_IMAGE = 0x0A
 SET_SYS_PARA = 0x0E
 
@@ -64,6 +69,42 @@ def scanners() -> Iterator[Callable[..., R30xScanner]]:
 def quantised(image: np.ndarray) -> np.ndarray:
     """What a 4-bit-per-pixel upload can deliver of ``image``."""
     return (image >> 4) * 17
+
+
+@pytest.fixture
+def states(caplog: pytest.LogCaptureFixture) -> Callable[[str], list[str]]:
+    """The states the driver's state machines entered, by machine name ("open", "capture"), in order."""
+    caplog.set_level(logging.DEBUG, logger="drivers.fingerprint.base")
+
+    def entered(machine: str) -> list[str]:
+        pattern = re.compile(rf"\] {machine} entering state (\w+)$")
+        found = (pattern.search(record.getMessage()) for record in caplog.records)
+        return [match.group(1) for match in found if match]
+
+    return entered
+
+
+def names(*states: OpenState | CaptureState) -> list[str]:
+    return [state.name for state in states]
+
+
+def set_when(condition: Callable[[], bool], event: threading.Event, delay: float = 0.0) -> dict[str, float]:
+    """Set ``event`` ``delay`` s after ``condition`` first holds (polled from a daemon thread).
+
+    Returns a dict that gets the monotonic time of setting under "at": to measure promptness from.
+    """
+    when: dict[str, float] = {}
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(delay)
+        when["at"] = time.monotonic()
+        event.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return when
 
 
 # --------------------------------------------------------------------------- codec
@@ -408,3 +449,134 @@ def test_probe_returns_none_on_a_chattering_port() -> None:
 
 def test_probe_returns_none_for_a_missing_port(tmp_path: os.PathLike[str]) -> None:
     assert probe(os.path.join(tmp_path, "ttyUSB9")) is None
+
+
+# --------------------------------------------------------------------------- state machines and cancelling
+
+
+def test_open_states_for_a_switch_to_115200(
+    r30x_sim: SimFactory, scanners: Callable[..., R30xScanner], states: Callable[[str], list[str]]
+) -> None:
+    sim = r30x_sim()
+    assert scanners(sim.port, max_baudrate=115200).baudrate == 115200
+    assert states("open") == names(
+        OpenState.DRAIN, OpenState.HANDSHAKE, OpenState.READ_PARAMETERS, OpenState.TRY_RATE,
+        OpenState.VERIFY_NEW_RATE, OpenState.READY,
+    )
+
+
+def test_open_states_for_a_clone_that_keeps_the_old_rate(
+    r30x_sim: SimFactory, scanners: Callable[..., R30xScanner], states: Callable[[str], list[str]]
+) -> None:
+    sim = r30x_sim(baud_applies="after_power_cycle")
+    assert scanners(sim.port, max_baudrate=115200).baudrate == 57600
+    assert states("open") == names(
+        OpenState.DRAIN, OpenState.HANDSHAKE, OpenState.READ_PARAMETERS, OpenState.TRY_RATE,
+        OpenState.VERIFY_NEW_RATE, OpenState.VERIFY_OLD_RATE, OpenState.RESTORE_STORED_RATE, OpenState.READY,
+    )
+
+
+def test_open_states_for_a_rate_whose_answers_are_garbled(
+    r30x_sim: SimFactory, scanners: Callable[..., R30xScanner], states: Callable[[str], list[str]]
+) -> None:
+    sim = r30x_sim(max_working_baud=105600)
+    assert scanners(sim.port, max_baudrate=115200).baudrate == 105600
+    assert states("open") == names(
+        OpenState.DRAIN, OpenState.HANDSHAKE, OpenState.READ_PARAMETERS,
+        OpenState.TRY_RATE, OpenState.VERIFY_NEW_RATE, OpenState.VERIFY_OLD_RATE,  # 115200
+        OpenState.COMMAND_BACK_BLIND, OpenState.VERIFY_BACK_AT_OLD_RATE,
+        OpenState.TRY_RATE, OpenState.VERIFY_NEW_RATE, OpenState.READY,  # 105600
+    )
+
+
+def test_open_cancelled_while_searching_for_the_rate_is_prompt_and_closes_the_port(r30x_sim: SimFactory) -> None:
+    sim = r30x_sim(baud=9600)  # the configured 57600 gets no answer: the handshake searches (~3 s)
+    scanner = R30xScanner(sim.port, timeout=0.5)
+    cancel = threading.Event()
+    when = set_when(lambda: len(sim.commands_seen) == 0 and sim.bytes_received > 0, cancel, delay=0.6)
+    with pytest.raises(Cancelled):
+        scanner.open(cancel=cancel)
+    assert time.monotonic() - when["at"] < 1.5
+    assert sim.commands_seen == []  # it was cancelled before it reached 9600
+    with pytest.raises(DeviceError, match="not open"):
+        _ = scanner.baudrate
+    with R30xScanner(sim.port, timeout=0.5) as again:  # the port was closed: it opens exclusively again
+        assert again.baudrate == 115200
+
+
+def test_open_cancelled_during_a_rate_switch_takes_effect_once_the_module_answers(
+    r30x_sim: SimFactory, states: Callable[[str], list[str]]
+) -> None:
+    sim = r30x_sim()
+    scanner = R30xScanner(sim.port, timeout=0.5)
+    cancel = threading.Event()
+    when = set_when(lambda: SET_SYS_PARA in sim.commands_seen, cancel)
+    with pytest.raises(Cancelled):
+        scanner.open(cancel=cancel)
+    assert time.monotonic() - when["at"] < 1.5
+    # The module was followed to 115200 and heard from there before the cancel took effect.
+    assert states("open")[-2:] == names(OpenState.TRY_RATE, OpenState.VERIFY_NEW_RATE)
+    with pytest.raises(DeviceError, match="not open"):
+        _ = scanner.baudrate
+    with R30xScanner(sim.port, timeout=0.5) as again:
+        assert again.baudrate == 115200 and again.finger_present() is False
+
+
+def test_open_cancelled_during_a_failed_rate_switch_leaves_the_module_reachable(
+    r30x_sim: SimFactory, states: Callable[[str], list[str]]
+) -> None:
+    # At 115200 the module's answers are garbled: abandoning it there would strand it (a later
+    # open only listens).  The cancel waits until it has been commanded back to 57600.
+    sim = r30x_sim(max_working_baud=57600)
+    scanner = R30xScanner(sim.port, timeout=0.5)
+    cancel = threading.Event()
+    set_when(lambda: SET_SYS_PARA in sim.commands_seen, cancel)
+    with pytest.raises(Cancelled):
+        scanner.open(cancel=cancel)
+    assert states("open")[-2:] == names(OpenState.VERIFY_OLD_RATE, OpenState.COMMAND_BACK_BLIND)
+    assert sim.commands_seen.count(SET_SYS_PARA) == 2  # the try and the command back; no lower rates
+    assert (sim.baud, sim.stored_baud) == (57600, 57600)
+    with R30xScanner(sim.port, timeout=0.5, max_baudrate=57600) as again:
+        assert again.baudrate == 57600 and again.finger_present() is False
+
+
+def test_capture_with_cancel_already_set_sends_nothing(
+    r30x_sim: SimFactory, scanners: Callable[..., R30xScanner], ridge_image: np.ndarray
+) -> None:
+    sim = r30x_sim()
+    scanner = scanners(sim.port)
+    sim.place_finger(ridge_image)
+    seen = len(sim.commands_seen)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        scanner.capture(cancel=cancel)
+    assert len(sim.commands_seen) == seen
+    assert scanner.finger_present() is True
+
+
+def test_capture_cancelled_mid_upload_is_prompt_and_the_next_capture_works(
+    r30x_sim: SimFactory,
+    scanners: Callable[..., R30xScanner],
+    ridge_image: np.ndarray,
+    states: Callable[[str], list[str]],
+) -> None:
+    sim = r30x_sim()
+    scanner = scanners(sim.port)
+    assert scanner.baudrate == 115200  # an upload is ~3.5 s of wire time
+    sim.place_finger(ridge_image)
+    cancel = threading.Event()
+    when = set_when(lambda: UP_IMAGE in sim.commands_seen, cancel, delay=0.3)
+    with pytest.raises(Cancelled):
+        scanner.capture(cancel=cancel)
+    assert time.monotonic() - when["at"] < 1.5
+    assert states("capture") == names(CaptureState.TAKE_IMAGE, CaptureState.UPLOAD, CaptureState.RECEIVE)
+
+    # The module is still streaming the abandoned image: the next capture drains it first.
+    image = scanner.capture()
+    np.testing.assert_array_equal(image.pixels, quantised(ridge_image))
+    assert sim.commands_seen[-2:] == [GEN_IMG, UP_IMAGE]
+    assert sim.commands_seen.count(UP_IMAGE) == 2
+    assert states("capture")[3:] == names(
+        CaptureState.TAKE_IMAGE, CaptureState.UPLOAD, CaptureState.RECEIVE, CaptureState.DONE
+    )

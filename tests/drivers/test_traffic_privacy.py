@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from capture.document.passive_auth import TrustStore
 from capture.document.reader import cccd_access, read_identity_document
+from crypto.trust import TrustStore
 from drivers.fingerprint.models import create_scanner
 from drivers.smartcard.models import create_reader
 from drivers.traffic import MAX_LOGGED_BYTES, summary
@@ -20,7 +20,7 @@ from hardware_sim.ccid import CcidReaderSimulator
 from hardware_sim.citizens import make_citizen
 from hardware_sim.emrtd import EmrtdChip, run_pki
 from hardware_sim.fingerprints import render_impression
-from hardware_sim.station import SimulatedStation
+from hardware_sim.simulated_station import SimulatedStation
 
 _HEX_RUN = re.compile(r"(?:[0-9a-f]{2} ?){2,}")
 

@@ -10,11 +10,11 @@ import time
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
-from kiosk.config import load_config
-from kiosk.outbox.identity import load_identity
-from kiosk.outbox.sealing import seal_record
-from kiosk.outbox.service import make_uploader, open_outbox
-from kiosk.outbox.store import PacketState
+from station.config import load_config
+from station.identity import load_identity
+from station.outbox.sealing import seal_record
+from station.outbox.store import PacketState
+from station.services import make_uploader, open_outbox
 
 
 def main() -> int:

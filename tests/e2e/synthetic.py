@@ -7,8 +7,12 @@ so that tests can scan the station's disk for these exact bytes and names.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import uuid
+import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -172,7 +176,21 @@ def receiver_settings(pki: object, data_dir: Path, port: int | None = None) -> o
 
 def station_config(data_dir: Path, receiver_url: str, **outbox: object) -> object:
     """A station configuration that uses the development PKI under ``data_dir``."""
-    from kiosk.config import parse_config
+    from station.config import parse_config
 
     return parse_config({"station": {"id": "NA-HUNGDUNG-01"}, "paths": {"data_dir": str(data_dir)},
                          "outbox": {"receiver_url": receiver_url, **outbox}})
+
+
+def with_manifest(content: bytes, change: Callable[[dict], None]) -> bytes:
+    """The packet ZIP ``content`` with its manifest passed through ``change`` and the files kept: a forged
+    packet that is still a well-formed ZIP, for tests of what reads packets back."""
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    manifest = json.loads(archive.read("manifest.json"))
+    change(manifest)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        out.writestr("manifest.json", json.dumps(manifest))
+        for name in archive.namelist()[1:]:
+            out.writestr(name, archive.read(name))
+    return buffer.getvalue()

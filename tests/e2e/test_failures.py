@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from crypto.pki import StationSubject, load_dev_pki
-from kiosk.outbox.identity import load_identity
-from kiosk.outbox.sealing import seal_record
-from kiosk.outbox.service import make_uploader, open_outbox
-from kiosk.outbox.store import DiskSpaceLow, PacketState
+from station.identity import load_identity
+from station.outbox.sealing import seal_record
+from station.outbox.store import DiskSpaceLow, PacketState
+from station.services import make_uploader, open_outbox
 
 WORKER = Path(__file__).with_name("station_worker.py")
 KILLS = 50

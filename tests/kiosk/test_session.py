@@ -12,16 +12,9 @@ from capture.finger.positions import ExceptionReason, FingerPosition
 from capture.finger.tenprint import FingerSample, TenPrintPolicy
 from drivers.device import DeviceInfo, DeviceKind
 from drivers.errors import DeviceDisconnected
-from kiosk.pin import PinCheck
-from kiosk.session import (
-    CardAccess,
-    EnrolmentSession,
-    Inactivity,
-    Receipt,
-    SessionError,
-    SessionPolicy,
-    Step,
-)
+from kiosk.session import EnrolmentSession, Inactivity, SessionError, SessionPolicy, Step
+from station.pin import PinCheck
+from station.services import CardAccess, ReceiptSlip
 
 CHIP = {
     "personal_id": "040095001234", "full_name": "Nguyễn Văn An", "date_of_birth": "02/09/1995", "sex": "Nam",
@@ -58,7 +51,7 @@ class FakeServices:
         if self.seal_error:
             raise self.seal_error
         self.sealed.append(record)
-        return Receipt("NA-0001", str(record.packet_id), record.station_id, record.created_at)
+        return ReceiptSlip("NA-0001", str(record.packet_id), record.station_id, record.created_at)
 
 
 class Clock:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kiosk.telex import telex, type_key
+from kiosk.ui.telex import telex, type_key
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import uuid
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from crypto.pki import StationSubject, create_dev_pki, issue_station_certificate
 from crypto.receipt import verify_receipt
 from crypto.seal import seal
 from crypto.trust import TrustStore
-from kiosk.packet import build_packet
+from packet.build import build_packet
 from receiver.importer import import_directory
 from receiver.intake import BadPacketId, IdMismatch, PacketConflict
 from receiver.server import build_intake
@@ -102,7 +101,7 @@ def test_id_in_url_must_be_the_sealed_one(intake, pki, zipped):
         intake.accept("not-a-uuid", _seal(pki, content))
 
 
-def test_manifest_hash_mismatch(intake, pki, zipped):
+def test_manifest_hash_mismatch(intake, pki, zipped, synthetic):
     packet_id, content = zipped
     archive = zipfile.ZipFile(io.BytesIO(content))
     buffer = io.BytesIO()
@@ -112,15 +111,9 @@ def test_manifest_hash_mismatch(intake, pki, zipped):
             out.writestr(name, data + b"x" if name == "face/token.jpg" else data)
     with pytest.raises(ManifestMismatch, match="SHA-256"):
         intake.accept(packet_id, _seal(pki, buffer.getvalue()))
-    manifest = json.loads(archive.read("manifest.json"))
-    manifest["station_id"] = "SOMEONE-ELSE"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as out:
-        out.writestr("manifest.json", json.dumps(manifest))
-        for name in archive.namelist()[1:]:
-            out.writestr(name, archive.read(name))
+    forged = synthetic.with_manifest(content, lambda manifest: manifest.update(station_id="SOMEONE-ELSE"))
     with pytest.raises(ManifestMismatch, match="signed by station"):
-        intake.accept(packet_id, _seal(pki, buffer.getvalue()))
+        intake.accept(packet_id, _seal(pki, forged))
 
 
 def test_import_directory(intake, pki, synthetic, tmp_path):
@@ -138,3 +131,15 @@ def test_import_directory(intake, pki, synthetic, tmp_path):
     assert (stick / f"{ids[0]}.receipt.p7s").is_file()
     again = {r.packet_id: r.outcome for r in import_directory(stick, intake)}
     assert again[ids[0]] == "duplicate"
+
+
+def test_a_manifest_the_schema_refuses_is_refused_by_the_receiver(intake, pki, zipped, synthetic):
+    """The receiver validates with packet/: a signed, decryptable packet whose manifest breaks the schema
+    (here: a newer schema version, and a missing operator) is refused, not stored."""
+    packet_id, content = zipped
+    for change, message in [(lambda m: m.update(schema_version=2), "schema version 2"),
+                            (lambda m: m.pop("operator_id"), "operator_id")]:
+        with pytest.raises(ManifestMismatch, match=message) as caught:
+            intake.accept(packet_id, _seal(pki, synthetic.with_manifest(content, change)))
+        assert caught.value.code == "manifest-mismatch"
+    assert intake.store.count() == 0

@@ -10,7 +10,7 @@ import pytest
 from crypto.keys import load_certificate
 from crypto.pki import StationSubject, create_dev_pki
 from crypto.seal import seal
-from kiosk.packet import build_packet
+from packet.build import build_packet
 
 SUBJECT = StationSubject("NA-HUNGDUNG-01", "40", "412")
 

@@ -4,10 +4,18 @@ import datetime as dt
 
 import pytest
 from asn1crypto import cms, core
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from capture.document.lds import LdsError, parse_dg1, parse_dg2, parse_dg13, parse_ef_com
-from capture.document.passive_auth import ID_CSCA_MASTER_LIST, TrustStore, load_master_list, passive_authentication
+from capture.document.passive_auth import (
+    ID_CSCA_MASTER_LIST,
+    TrustStoreError,
+    load_csca_store,
+    load_master_list,
+    passive_authentication,
+)
+from crypto.trust import TrustStore
 from hardware_sim.citizens import make_citizen
 from hardware_sim.emrtd import build_files, make_pki, run_pki
 
@@ -76,9 +84,11 @@ def test_an_unknown_csca_fails_the_chain(files):
     other = TrustStore([make_pki(csca_name="Test CSCA Vietnam").csca_certificate])  # same name, other key
     steps = {s.name: s for s in passive_authentication(files["SOD"], _groups(files), other)}
     assert steps["Document Signer certificate"].passed is False
-    assert steps["Document Signer certificate"].detail.startswith("not signed by the CSCA")
-    empty = {s.name: s for s in passive_authentication(files["SOD"], _groups(files), TrustStore([]))}
-    assert "no CSCA" in empty["Document Signer certificate"].detail
+    assert "is not signed by CN=Test CSCA Vietnam" in steps["Document Signer certificate"].detail
+    unrelated = TrustStore([make_pki(csca_name="Other country").csca_certificate])
+    steps = {s.name: s for s in passive_authentication(files["SOD"], _groups(files), unrelated)}
+    assert "no CSCA" in steps["Document Signer certificate"].detail
+    assert "no trusted issuer named" in steps["Document Signer certificate"].detail
 
 
 def test_an_expired_document_signer_fails(files):
@@ -126,6 +136,49 @@ def test_trust_store_from_a_folder_with_a_pem_and_a_master_list(tmp_path, files)
     master_list = cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
     assert load_master_list(master_list)[0].subject == other.csca_certificate.subject
     (tmp_path / "icao.ml").write_bytes(master_list)
-    store = TrustStore.from_folder(tmp_path)
-    assert len(store.certificates) == 2
+    store = load_csca_store(tmp_path)
+    assert len(store.anchors) == 2
     assert all(s.passed for s in passive_authentication(files["SOD"], _groups(files), store))
+
+
+def test_a_document_signer_no_csca_of_the_store_issued_fails_the_certificate_step(citizen):
+    """A well-formed, correctly signed SOD from another PKI: a failed step, not an exception."""
+    foreign = build_files(citizen, make_pki(csca_name="Forger's CSCA"))
+    steps = {s.name: s for s in passive_authentication(foreign["SOD"], _groups(foreign), _trust())}
+    assert steps["SOD signature"].passed and steps["DG13 hash"].passed
+    assert steps["Document Signer certificate"].passed is False
+    assert "no trusted issuer named" in steps["Document Signer certificate"].detail
+
+
+def test_a_csca_re_issued_under_the_same_key_is_found_past_its_expired_copy(files):
+    """Master lists carry every certificate of a CSCA key; the expired one must not hide the valid one."""
+    pki = run_pki()
+    now = dt.datetime.now(dt.UTC)
+    csca = pki.csca_certificate
+    expired = (x509.CertificateBuilder().subject_name(csca.subject).issuer_name(csca.subject)
+               .public_key(pki.csca_key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(days=800)).not_valid_after(now - dt.timedelta(days=400))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+               .sign(pki.csca_key, hashes.SHA256()))
+    steps = passive_authentication(files["SOD"], _groups(files), TrustStore([expired, csca]))
+    assert all(s.passed for s in steps), steps
+    alone = {s.name: s for s in passive_authentication(files["SOD"], _groups(files), TrustStore([expired]))}
+    assert alone["Document Signer certificate"].passed is False
+
+
+def test_a_csca_folder_that_cannot_be_a_trust_store_is_refused_with_the_reason(tmp_path):
+    with pytest.raises(TrustStoreError, match="cannot read the CSCA folder"):
+        load_csca_store(tmp_path / "missing")
+    (tmp_path / "README.txt").write_text("not a certificate, and not read as one")
+    with pytest.raises(TrustStoreError, match="holds no CSCA certificate"):
+        load_csca_store(tmp_path)
+    (tmp_path / "ds.pem").write_bytes(run_pki().ds_certificate.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(TrustStoreError, match=r"ds\.pem: CN=Test Document Signer 01,.* is not a CA"):
+        load_csca_store(tmp_path)
+    (tmp_path / "ds.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n")
+    with pytest.raises(TrustStoreError, match=r"ds\.pem"):
+        load_csca_store(tmp_path)
+    (tmp_path / "ds.pem").unlink()
+    (tmp_path / "broken.ml").write_bytes(b"\x30\x03\x02\x01\x00")
+    with pytest.raises(TrustStoreError, match=r"broken\.ml: not an ICAO master list"):
+        load_csca_store(tmp_path)

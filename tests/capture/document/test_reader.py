@@ -6,9 +6,9 @@ import threading
 import pytest
 
 from capture.document.bac import BacError
-from capture.document.passive_auth import TrustStore
 from capture.document.reader import NotAnEmrtd, ReadOptions, cccd_access, read_identity_document
 from capture.document.secure_messaging import SecureMessagingError
+from crypto.trust import TrustStore
 from drivers.errors import Cancelled, ProtocolError
 from drivers.smartcard import ccid
 from drivers.smartcard.base import CardRemoved

@@ -54,10 +54,10 @@ def display(tmp_path_factory):
 @pytest.fixture(scope="session")
 def station(tmp_path_factory):
     """The simulated station (NB-1010 as scanner), a receiver, and the kiosk's services."""
-    from kiosk.commands.kiosk import LocalReceiver
-    from kiosk.config import parse_config
-    from kiosk.services import open_services
-    from kiosk.station import bring_up, with_scanner
+    from enrol.commands.kiosk import LocalReceiver
+    from station.bringup import bring_up, with_scanner
+    from station.config import parse_config
+    from station.services import open_services
 
     data = tmp_path_factory.mktemp("station")
     config = parse_config({"station": {"id": "NA-TEST-01", "simulated": True}, "paths": {"data_dir": str(data)},

@@ -7,8 +7,8 @@ from __future__ import annotations
 from capture.face.guidance import MESSAGES
 from capture.finger.positions import ExceptionReason, FingerPosition
 from hardware_sim.citizens import make_citizen
-from kiosk.outbox.store import PacketState
 from kiosk.session import Step
+from station.outbox.store import PacketState
 
 from .conftest import CITIZEN, SKIP_PROMPTS
 

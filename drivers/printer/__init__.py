@@ -1,0 +1,1 @@
+"""Receipt printers: ESC/POS thermal printers over serial or USB."""

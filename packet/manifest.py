@@ -1,0 +1,104 @@
+"""Reading a packet ZIP back: the manifest validated against the schema, and the files against the manifest.
+
+The receiver runs this on every packet after the signature checks, so that what the registry
+stores is exactly what the format promises: a manifest of a schema version this code knows (a
+newer station's packet is refused with a message that says so, never half-read), valid against
+``schema.json``, and a ZIP that holds exactly the files the manifest lists, each with its SHA-256.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from drivers.errors import ExplainedError
+
+FORMAT = "vn-enrolment-packet"
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+"""A manifest lists a few dozen files; anything larger is not a manifest (and is not read into memory)."""
+
+
+class PacketFormatError(ExplainedError):
+    """The bytes are not a packet of this format: not a ZIP, no manifest, a manifest the schema refuses,
+    or files that disagree with the manifest.  Never the citizen's fault; the registry's operators read it."""
+
+    technician_hint = "The packet does not follow docs/packet-format.md; keep it and report the station that sent it."
+
+
+@functools.cache
+def manifest_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of ``manifest.json``, schema version :data:`SCHEMA_VERSION`."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def validate_manifest(manifest: object) -> dict[str, Any]:
+    """``manifest`` if it is a manifest of this format and schema version; :class:`PacketFormatError` naming
+    the first problem otherwise."""
+    if not isinstance(manifest, dict):
+        raise PacketFormatError("the manifest is not a JSON object")
+    if manifest.get("format") != FORMAT:
+        raise PacketFormatError(f"the manifest's format is {manifest.get('format')!r}, not {FORMAT!r}")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise PacketFormatError(f"manifest schema version {version!r} is not supported (this code reads version "
+                                f"{SCHEMA_VERSION}); update the receiver before accepting this station's packets")
+    try:
+        jsonschema.validate(manifest, manifest_schema())
+    except jsonschema.ValidationError as error:
+        where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise PacketFormatError(f"the manifest does not follow the packet schema at {where}: {error.message}") from None
+    return manifest
+
+
+@dataclass(frozen=True)
+class Packet:
+    """A packet read back and validated: its manifest and its files (name -> bytes)."""
+
+    manifest: dict[str, Any]
+    files: dict[str, bytes]
+
+    @property
+    def packet_id(self) -> str:
+        return str(self.manifest["packet_id"])
+
+    @property
+    def station_id(self) -> str:
+        return str(self.manifest["station_id"])
+
+
+def read_packet(content: bytes) -> Packet:
+    """Open the packet ZIP ``content``, validate its manifest and check every file against it."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        entries = {info.filename: info for info in archive.infolist()}
+        if MANIFEST not in entries:
+            raise PacketFormatError(f"the ZIP has no {MANIFEST}")
+        if entries[MANIFEST].file_size > MAX_MANIFEST_BYTES:
+            raise PacketFormatError(f"{MANIFEST} of {entries[MANIFEST].file_size} bytes is not a manifest")
+        manifest = validate_manifest(json.loads(archive.read(MANIFEST)))
+        listed = {entry["file"]: entry for entry in manifest["files"]}
+        names = set(entries) - {MANIFEST}
+        if set(listed) != names or len(manifest["files"]) != len(listed):
+            raise PacketFormatError(f"the files in the ZIP and in the manifest differ: {sorted(names ^ set(listed))}")
+        files = {}
+        for name, entry in listed.items():
+            data = archive.read(name)
+            if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                raise PacketFormatError(f"{name}: size or SHA-256 differs from the manifest")
+            files[name] = data
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as error:
+        raise PacketFormatError(f"the packet's content is not a readable ZIP: {error}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PacketFormatError(f"{MANIFEST} is not UTF-8 JSON: {error}") from None
+    return Packet(manifest, files)

@@ -1,0 +1,322 @@
+"""Durable outbox state: SQLite (WAL, ``synchronous=FULL``) for the states, one file per sealed packet.
+
+Order of writes, so that a crash at any point loses nothing and duplicates nothing:
+
+1. the sealed packet file is written atomically (:mod:`crypto.durable`);
+2. then its row is inserted (state ``sealed``).
+
+A crash between 1 and 2 leaves a file without a row: :meth:`Outbox.recover` (run at every start)
+adds the row.  A crash during an upload leaves the row ``uploading``: recovery makes it due again,
+and the receiver's ``PUT`` is idempotent, so the second upload gets the same receipt.  A packet
+becomes ``acknowledged`` only in the same transaction that stores its verified receipt.
+
+States: ``sealed`` → ``uploading`` → ``acknowledged`` → ``purged`` (file deleted after the retention
+period, row and receipt kept); ``refused`` when the receiver rejects the packet for good (its
+error code is kept; ``enrol outbox retry`` puts it back).  SQLite's WAL with ``synchronous=FULL``
+makes each committed transaction durable across power loss (sqlite.org/pragma.html#pragma_synchronous).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import shutil
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from crypto.durable import is_temporary, write_atomically
+from drivers.errors import N_, ExplainedError
+
+log = logging.getLogger(__name__)
+
+PACKET_SUFFIX = ".p7m"
+SEAL_HEADROOM_BYTES = 32 * 1024 * 1024
+"""Room one more sealed packet may need (the largest packets are ~10 MB) on top of the free-space floor."""
+
+
+class PacketState(enum.StrEnum):
+    SEALED = "sealed"
+    UPLOADING = "uploading"
+    ACKNOWLEDGED = "acknowledged"
+    REFUSED = "refused"
+    PURGED = "purged"
+
+
+class OutboxError(ExplainedError):
+    """The outbox cannot take or keep a packet.  Carries a citizen message (gettext id) and a technician hint."""
+
+    citizen_message = N_("This station cannot save the enrolment right now. Please wait for the officer.")
+    technician_hint = "Check the data directory's disk and permissions, then run `enrol outbox status`."
+
+
+class DiskSpaceLow(OutboxError):
+    """Too little free disk space to seal another packet safely: refused *before* the enrolment starts."""
+
+    citizen_message = N_("This station's storage is full. Enrolment is paused until the officer frees space.")
+    technician_hint = ("Upload or export the outbox (`enrol outbox export DIR`), or free space on the data "
+                       "directory's disk; acknowledged packets are purged after the retention period.")
+
+
+@dataclass(frozen=True)
+class PacketRow:
+    packet_id: str
+    state: PacketState
+    size: int
+    sha256: str
+    sealed_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    acknowledged_at: datetime | None
+    exported_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    counts: dict[PacketState, int]
+    oldest_pending: datetime | None
+    free_bytes: int
+    min_free_bytes: int
+    last_errors: dict[str, str]
+    """packet id → last error, for packets not yet acknowledged."""
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS packets (
+    packet_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    sealed_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error TEXT,
+    acknowledged_at TEXT,
+    receipt BLOB,
+    exported_at TEXT
+);
+CREATE INDEX IF NOT EXISTS packets_due ON packets (state, next_attempt_at);
+"""
+
+
+def _free_bytes(directory: Path) -> int:
+    return shutil.disk_usage(directory).free
+
+
+class Outbox:
+    """The station's queue of sealed packets under ``directory`` (``outbox.sqlite`` + ``packets/``)."""
+
+    def __init__(self, directory: Path, *, min_free_bytes: int = 200 * 1024 * 1024,
+                 retention: timedelta = timedelta(days=30),
+                 free_bytes: Callable[[Path], int] = _free_bytes) -> None:
+        self.directory = directory
+        self.packets = directory / "packets"
+        self.packets.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.min_free_bytes = min_free_bytes
+        self.retention = retention
+        self._free_bytes = free_bytes
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(directory / "outbox.sqlite", isolation_level=None, check_same_thread=False,
+                                   timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self.recover()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- taking packets -------------------------------------------------------------------
+
+    def check_space(self, needed: int = SEAL_HEADROOM_BYTES) -> None:
+        """Raise :class:`DiskSpaceLow` unless ``needed`` bytes fit above the free-space floor."""
+        free = self._free_bytes(self.directory)
+        if free - needed < self.min_free_bytes:
+            raise DiskSpaceLow(f"{free // 2**20} MiB free on {self.directory}; a packet needs "
+                               f"{needed // 2**20} MiB above the {self.min_free_bytes // 2**20} MiB floor")
+
+    def add(self, packet_id: str, sealed: bytes) -> PacketRow:
+        """Keep a sealed packet durably (file, then row).  Raises :class:`OutboxError` if it cannot."""
+        packet_id = str(uuid.UUID(packet_id))
+        self.check_space(len(sealed))
+        path = self.path_of(packet_id)
+        try:
+            write_atomically(path, sealed)
+        except OSError as error:
+            raise OutboxError(f"cannot write {path.name}: {error.strerror}") from error
+        digest = hashlib.sha256(sealed).hexdigest()
+        now = _now()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO packets (packet_id, state, size, sha256, sealed_at, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (packet_id, PacketState.SEALED, len(sealed), digest, now.isoformat(), now.isoformat()))
+        log.info("packet %s sealed (%d bytes) and queued", packet_id, len(sealed))
+        return self.get(packet_id)
+
+    def path_of(self, packet_id: str) -> Path:
+        return self.packets / f"{packet_id}{PACKET_SUFFIX}"
+
+    def read_sealed(self, packet_id: str) -> bytes:
+        return self.path_of(packet_id).read_bytes()
+
+    def recover(self) -> None:
+        """Make state and files agree after a crash (see the module docstring); idempotent."""
+        with self._lock:
+            for path in self.packets.iterdir():
+                if is_temporary(path):
+                    path.unlink(missing_ok=True)
+                    continue
+                if path.suffix != PACKET_SUFFIX:
+                    continue
+                packet_id = path.stem
+                if self._row(packet_id) is None:
+                    data = path.read_bytes()
+                    now = _now().isoformat()
+                    self._db.execute(
+                        "INSERT INTO packets (packet_id, state, size, sha256, sealed_at, next_attempt_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (packet_id, PacketState.SEALED, len(data), hashlib.sha256(data).hexdigest(), now, now))
+                    log.warning("recovered packet %s whose row was lost in a crash", packet_id)
+            self._db.execute("UPDATE packets SET state = ? WHERE state = ?",
+                             (PacketState.SEALED, PacketState.UPLOADING))
+
+    # -- the uploader's side ---------------------------------------------------------------
+
+    def next_due(self, now: datetime | None = None) -> PacketRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM packets WHERE state IN (?, ?) AND next_attempt_at <= ? "
+                "ORDER BY next_attempt_at, sealed_at LIMIT 1",
+                (PacketState.SEALED, PacketState.UPLOADING, (now or _now()).isoformat())).fetchone()
+        return _to_row(row) if row else None
+
+    def next_attempt_time(self) -> datetime | None:
+        """When the earliest pending packet becomes due (None when nothing is pending)."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(next_attempt_at) FROM packets WHERE state IN (?, ?)",
+                                   (PacketState.SEALED, PacketState.UPLOADING)).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def mark_uploading(self, packet_id: str) -> None:
+        self._set(packet_id, "state = ?, attempts = attempts + 1", PacketState.UPLOADING)
+
+    def mark_acknowledged(self, packet_id: str, receipt: bytes) -> None:
+        """Store the (already verified) receipt and mark the packet acknowledged, in one transaction."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE packets SET state = ?, receipt = ?, acknowledged_at = ?, last_error = NULL "
+                "WHERE packet_id = ? AND state IN (?, ?)",
+                (PacketState.ACKNOWLEDGED, receipt, _now().isoformat(), packet_id,
+                 PacketState.SEALED, PacketState.UPLOADING))
+        if cursor.rowcount:
+            log.info("packet %s acknowledged", packet_id)
+
+    def mark_failed(self, packet_id: str, error: str, retry_at: datetime) -> None:
+        self._set(packet_id, "state = ?, last_error = ?, next_attempt_at = ?", PacketState.SEALED, error,
+                  retry_at.isoformat())
+
+    def mark_refused(self, packet_id: str, error: str) -> None:
+        self._set(packet_id, "state = ?, last_error = ?", PacketState.REFUSED, error)
+        log.error("packet %s refused by the receiver: %s", packet_id, error)
+
+    def receipt(self, packet_id: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT receipt FROM packets WHERE packet_id = ?", (packet_id,)).fetchone()
+        return row[0] if row else None
+
+    # -- the operator's side ---------------------------------------------------------------
+
+    def retry(self) -> int:
+        """Make every pending and refused packet due now; returns how many."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE packets SET state = ?, next_attempt_at = ? WHERE state IN (?, ?, ?)",
+                (PacketState.SEALED, _now().isoformat(), PacketState.SEALED, PacketState.UPLOADING,
+                 PacketState.REFUSED))
+        return cursor.rowcount
+
+    def export(self, destination: Path) -> list[str]:
+        """Copy every packet not yet acknowledged to ``destination`` (a USB stick), durably; returns the ids.
+
+        The packets stay in the outbox: an exported packet is acknowledged only by a receipt, whether
+        the uploader later sends it itself (the receiver answers a duplicate with the same receipt)
+        or not.
+        """
+        destination.mkdir(parents=True, exist_ok=True)
+        exported = []
+        for row in self.list(PacketState.SEALED, PacketState.UPLOADING, PacketState.REFUSED):
+            write_atomically(destination / f"{row.packet_id}{PACKET_SUFFIX}", self.read_sealed(row.packet_id))
+            self._set(row.packet_id, "exported_at = ?", _now().isoformat())
+            exported.append(row.packet_id)
+        return exported
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Delete the files of packets acknowledged more than the retention period ago."""
+        cutoff = ((now or _now()) - self.retention).isoformat()
+        with self._lock:
+            rows = self._db.execute("SELECT packet_id FROM packets WHERE state = ? AND acknowledged_at <= ?",
+                                    (PacketState.ACKNOWLEDGED, cutoff)).fetchall()
+            for (packet_id,) in rows:
+                self.path_of(packet_id).unlink(missing_ok=True)
+                self._db.execute("UPDATE packets SET state = ? WHERE packet_id = ?", (PacketState.PURGED, packet_id))
+        return len(rows)
+
+    def get(self, packet_id: str) -> PacketRow:
+        row = self._row(packet_id)
+        if row is None:
+            raise KeyError(packet_id)
+        return _to_row(row)
+
+    def list(self, *states: PacketState) -> list[PacketRow]:
+        with self._lock:
+            if states:
+                marks = ", ".join("?" for _ in states)
+                rows = self._db.execute(f"SELECT * FROM packets WHERE state IN ({marks}) ORDER BY sealed_at",
+                                        states).fetchall()
+            else:
+                rows = self._db.execute("SELECT * FROM packets ORDER BY sealed_at").fetchall()
+        return [_to_row(row) for row in rows]
+
+    def status(self) -> OutboxStatus:
+        with self._lock:
+            counts = {state: 0 for state in PacketState}
+            for state, count in self._db.execute("SELECT state, COUNT(*) FROM packets GROUP BY state"):
+                counts[PacketState(state)] = count
+            oldest = self._db.execute("SELECT MIN(sealed_at) FROM packets WHERE state IN (?, ?, ?)",
+                                      (PacketState.SEALED, PacketState.UPLOADING, PacketState.REFUSED)).fetchone()[0]
+            errors = dict(self._db.execute(
+                "SELECT packet_id, last_error FROM packets WHERE last_error IS NOT NULL AND state != ?",
+                (PacketState.ACKNOWLEDGED,)).fetchall())
+        return OutboxStatus(counts, datetime.fromisoformat(oldest) if oldest else None,
+                            self._free_bytes(self.directory), self.min_free_bytes, errors)
+
+    def _row(self, packet_id: str) -> tuple | None:
+        with self._lock:
+            return self._db.execute("SELECT * FROM packets WHERE packet_id = ?", (packet_id,)).fetchone()
+
+    def _set(self, packet_id: str, assignments: str, *values: object) -> None:
+        with self._lock:
+            self._db.execute(f"UPDATE packets SET {assignments} WHERE packet_id = ?", (*values, packet_id))
+
+
+def _to_row(row: tuple) -> PacketRow:
+    (packet_id, state, size, sha256, sealed_at, attempts, next_attempt_at, last_error, acknowledged_at,
+     _receipt, exported_at) = row
+    return PacketRow(packet_id, PacketState(state), size, sha256, datetime.fromisoformat(sealed_at), attempts,
+                     datetime.fromisoformat(next_attempt_at), last_error,
+                     datetime.fromisoformat(acknowledged_at) if acknowledged_at else None,
+                     datetime.fromisoformat(exported_at) if exported_at else None)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+

@@ -1,0 +1,107 @@
+"""The uploader's decisions, against a scripted HTTP transport: receipts checked, refusals kept, back-off bounded."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from crypto.keys import FileSigner, load_certificate, load_private_key
+from crypto.pki import StationSubject, create_dev_pki
+from crypto.receipt import RegistryReceipt, sign_receipt
+from crypto.trust import TrustStore
+from station.outbox.store import Outbox, PacketState
+from station.outbox.uploader import Outcome, Uploader
+
+SEALED = b"sealed bytes " * 50
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return create_dev_pki(tmp_path_factory.mktemp("pki"), StationSubject("S-1", "40", "412"))
+
+
+def _uploader(tmp_path, pki, handler, signer_pki=None):
+    outbox = Outbox(tmp_path)
+    packet_id = str(uuid.uuid4())
+    outbox.add(packet_id, SEALED)
+    client = httpx.Client(base_url="https://receiver.test", transport=httpx.MockTransport(handler))
+    trust = TrustStore([load_certificate(pki.receipt_certificate)])
+    return outbox, packet_id, Uploader(outbox, client, trust, rng=random.Random(1))
+
+
+def _receipt(pki, packet_id, data=SEALED):
+    signer = FileSigner(load_private_key(pki.receipt_key, None), load_certificate(pki.receipt_certificate))
+    return sign_receipt(RegistryReceipt(packet_id, hashlib.sha256(data).hexdigest(), "S-1",
+                                datetime.now(UTC).replace(microsecond=0), "test"), signer)
+
+
+def test_valid_receipt_acknowledges(tmp_path, pki):
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["request"] = request
+        return httpx.Response(201, content=_receipt(pki, request.url.path.split("/")[-1]))
+
+    outbox, packet_id, uploader = _uploader(tmp_path, pki, handler)
+    assert uploader.upload_due()[Outcome.ACKNOWLEDGED] == 1
+    assert outbox.get(packet_id).state is PacketState.ACKNOWLEDGED
+    request = seen["request"]
+    assert request.method == "PUT" and request.content == SEALED
+    assert request.headers["content-type"].startswith("application/pkcs7-mime")
+    assert request.headers["content-digest"].startswith("sha-256=:")
+
+
+@pytest.mark.parametrize("receipt_for", ["other-bytes", "other-packet", "garbage"])
+def test_a_receipt_that_does_not_prove_storage_is_not_an_acknowledgement(tmp_path, pki, receipt_for):
+    def handler(request: httpx.Request) -> httpx.Response:
+        packet_id = request.url.path.split("/")[-1]
+        body = {"other-bytes": lambda: _receipt(pki, packet_id, b"else"),
+                "other-packet": lambda: _receipt(pki, str(uuid.uuid4())),
+                "garbage": lambda: b"<html>proxy says ok</html>"}[receipt_for]()
+        return httpx.Response(200, content=body)
+
+    outbox, packet_id, uploader = _uploader(tmp_path, pki, handler)
+    assert uploader.upload_due()[Outcome.RETRY] == 1
+    row = outbox.get(packet_id)
+    assert row.state is PacketState.SEALED and row.last_error.startswith("bad-receipt")
+
+
+def test_refusal_is_kept_with_its_code(tmp_path, pki):
+    def handler(_request):
+        return httpx.Response(422, json={"error": "wrong-recipient", "detail": "not for us"})
+
+    outbox, packet_id, uploader = _uploader(tmp_path, pki, handler)
+    assert uploader.upload_due()[Outcome.REFUSED] == 1
+    row = outbox.get(packet_id)
+    assert row.state is PacketState.REFUSED and row.last_error == "wrong-recipient: not for us"
+
+
+@pytest.mark.parametrize("failure", ["connect", "timeout", "503"])
+def test_transient_failures_back_off(tmp_path, pki, failure):
+    def handler(request):
+        if failure == "connect":
+            raise httpx.ConnectError("refused", request=request)
+        if failure == "timeout":
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(503, text="maintenance")
+
+    outbox, packet_id, uploader = _uploader(tmp_path, pki, handler)
+    before = datetime.now(UTC)
+    assert uploader.upload_due()[Outcome.RETRY] == 1
+    row = outbox.get(packet_id)
+    assert row.state is PacketState.SEALED and row.attempts == 1 and row.next_attempt_at > before
+    assert outbox.next_due() is None  # not due again before its back-off
+
+
+def test_backoff_grows_with_jitter_and_is_capped(tmp_path, pki):
+    _, _, uploader = _uploader(tmp_path, pki, lambda r: httpx.Response(503))
+    uploader.max_backoff_s = 900
+    early = [uploader.backoff(1) for _ in range(200)]
+    late = [uploader.backoff(40) for _ in range(200)]
+    assert max(early) <= 4 and min(early) >= 1
+    assert max(late) <= 900 and len({round(x) for x in late}) > 50  # jittered, not in lock-step
