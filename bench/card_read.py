@@ -10,7 +10,9 @@ physical limit is the bytes of EF.COM, DG1, DG2, DG13 and EF.SOD alone over that
 protocol could beat; "air bytes" adds every APDU header, secure-messaging object, MAC and status
 word, which is where the chunk size shows.
 
-    .venv/bin/python bench/card_read.py [--rate 424000] [--repeat 3]
+    .venv/bin/python bench/card_read.py [--smoke] [--rate 424000] [--repeat 3]
+
+``--smoke``: one read per mode instead of the median of ``--repeat`` (the tests run it).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import argparse
 import statistics
 import time
 
-from capture.document.passive_auth import TrustStore, passive_authentication
+from capture.document.passive_auth import passive_authentication
 from capture.document.reader import ReadOptions, cccd_access, read_identity_document
+from crypto.trust import TrustStore
 from drivers.smartcard import ccid
 from hardware_sim.ccid import CcidReaderSimulator
 from hardware_sim.citizens import make_citizen
@@ -34,7 +37,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=424_000, help="simulated bit rate (bit/s)")
     parser.add_argument("--repeat", type=int, default=3, help="reads per mode (the median is printed)")
+    parser.add_argument("--smoke", action="store_true", help="quick run: one read per mode")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeat = 1
 
     citizen = make_citizen(1)
     chip = EmrtdChip(citizen)

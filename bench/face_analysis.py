@@ -11,11 +11,15 @@
 4. 1:1 comparison: embedding distance between the token image of the good scene and the other
    scenes (all one person; dlib's same-person threshold is 0.6).
 
-    .venv/bin/python bench/face_analysis.py
+    .venv/bin/python bench/face_analysis.py [--smoke]
+
+``--smoke`` (the tests run it): the same four parts, small: 3 frames played once at 640 x 480 only,
+1 s of preview, the scenes and the comparison at 640 x 480 (the comparison for 3 scenes).
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
@@ -28,10 +32,15 @@ from capture.face.guidance import guidance
 from drivers.camera.opencv import OpenCVCamera
 from hardware_sim.camera import SCENES, CameraSimulator, Scene, render
 
+SIZES = ((1280, 720), (640, 480))
+FRAMES, PLAYS = 30, 5
+"""Analysis timing: 30 rendered frames played 5 times."""
+PREVIEW_S = 10.0
 
-def _frames(width: int, height: int) -> list[np.ndarray]:
+
+def _frames(width: int, height: int, count: int = FRAMES) -> list[np.ndarray]:
     frames = []
-    for i in range(30):
+    for i in range(count):
         phase = 2 * np.pi * i / 30
         scene = Scene(eye_x=0.5 + 0.015 * np.sin(phase), eye_y=0.45 + 0.01 * np.cos(phase), roll_deg=np.sin(phase))
         ok, jpeg = cv2.imencode(".jpg", render(scene, width, height, seed=i), [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -39,32 +48,32 @@ def _frames(width: int, height: int) -> list[np.ndarray]:
     return frames
 
 
-def _times(analyser: FaceAnalyser, frames: list[np.ndarray]) -> list[float]:
+def _times(analyser: FaceAnalyser, frames: list[np.ndarray], plays: int = PLAYS) -> list[float]:
     analyser.detector.reset()
     analyser.analyse(frames[0])
-    return [analyser.analyse(frame).seconds * 1000 for _ in range(5) for frame in frames]
+    return [analyser.analyse(frame).seconds * 1000 for _ in range(plays) for frame in frames]
 
 
-def analysis_time() -> None:
-    print("1. Analysis time per frame (ms), 150 frames")
+def analysis_time(sizes: tuple[tuple[int, int], ...] = SIZES, count: int = FRAMES, plays: int = PLAYS) -> None:
+    print(f"1. Analysis time per frame (ms), {count * plays} frames")
     print(f"   {'size':10s} {'detection':22s} {'median':>7s} {'p95':>7s} {'max':>7s}")
-    for width, height in ((1280, 720), (640, 480)):
-        frames = _frames(width, height)
+    for width, height in sizes:
+        frames = _frames(width, height, count)
         for label, every in (("track, full scan 1/3", 3), ("full scan every frame", 1)):
-            times = _times(FaceAnalyser(FacePolicy(full_scan_every=every)), frames)
+            times = _times(FaceAnalyser(FacePolicy(full_scan_every=every)), frames, plays)
             p95 = float(np.percentile(times, 95))
             print(f"   {width}x{height:<5d} {label:22s} {statistics.median(times):7.1f} {p95:7.1f} {max(times):7.1f}")
 
 
-def preview_rate() -> None:
-    print("\n2. Preview: simulated 1280x720 MJPEG stream at 30 fps through the grabber, 10 s each")
+def preview_rate(seconds: float = PREVIEW_S) -> None:
+    print(f"\n2. Preview: simulated 1280x720 MJPEG stream at 30 fps through the grabber, {seconds:g} s each")
     analyser = FaceAnalyser()
     with CameraSimulator(1280, 720, 30.0) as sim, OpenCVCamera(sim.url) as camera:
         for label, analyse in (("preview only", False), ("preview + analysis", True)):
             frame = camera.latest(timeout=2.0)
             start_stats = camera.stats()
             taken, started = 0, time.monotonic()
-            while time.monotonic() - started < 10.0:
+            while time.monotonic() - started < seconds:
                 frame = camera.latest(newer_than=frame.sequence, timeout=2.0)
                 taken += 1
                 if analyse:
@@ -76,11 +85,11 @@ def preview_rate() -> None:
                   f"{stats.corrupt} corrupt, {stats.reconnects} reconnects")
 
 
-def scene_table() -> None:
-    print("\n3. Scripted scenes at 1280x720: failing checks (value vs threshold) -> guidance")
+def scene_table(width: int = 1280, height: int = 720) -> None:
+    print(f"\n3. Scripted scenes at {width}x{height}: failing checks (value vs threshold) -> guidance")
     analyser = FaceAnalyser()
     for name, scene in SCENES.items():
-        ok, jpeg = cv2.imencode(".jpg", render(scene, 1280, 720), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        ok, jpeg = cv2.imencode(".jpg", render(scene, width, height), [cv2.IMWRITE_JPEG_QUALITY, 85])
         analyser.detector.reset()
         analysis = analyser.analyse(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
         failing = [c for c in analysis.checks if c.passed is not True]
@@ -92,28 +101,41 @@ def scene_table() -> None:
         print(f"   {name:16s} | {shown}\n   {'':16s} | -> {guidance(analysis)}")
 
 
-def comparison() -> None:
+def comparison(width: int = 1280, height: int = 720, scenes: int | None = None) -> None:
     print("\n4. Embedding distance, token image of 'good' vs each scene (same person; threshold 0.6)")
     analyser = FaceAnalyser()
-    frame = render(SCENES["good"], 1280, 720)
+    frame = render(SCENES["good"], width, height)
     from capture.face.token import make_token
 
     token = make_token(frame, analyser.analyse(frame).landmarks).pixels
     comparator = FaceComparator()
     reference = comparator.embedding(token)
     rows = []
-    for name, scene in SCENES.items():
+    for name, scene in list(SCENES.items())[:scenes]:
         started = time.perf_counter()
-        other = comparator.embedding(render(scene, 1280, 720))
+        other = comparator.embedding(render(scene, width, height))
         seconds = time.perf_counter() - started
         distance = "no face" if other is None or reference is None else f"{np.linalg.norm(reference - other):.3f}"
         rows.append(f"{name} {distance}")
     print("   " + "; ".join(rows))
-    print(f"   (embedding time per 1280x720 frame about {seconds * 1000:.0f} ms)")
+    print(f"   (embedding time per {width}x{height} frame about {seconds * 1000:.0f} ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="quick run: tiny sizes, a few seconds")
+    args = parser.parse_args()
+    if args.smoke:
+        analysis_time(sizes=((640, 480),), count=3, plays=1)
+        preview_rate(seconds=1.0)
+        scene_table(640, 480)
+        comparison(640, 480, scenes=3)
+    else:
+        analysis_time()
+        preview_rate()
+        scene_table()
+        comparison()
 
 
 if __name__ == "__main__":
-    analysis_time()
-    preview_rate()
-    scene_table()
-    comparison()
+    main()

@@ -16,11 +16,14 @@ The R30x module sits on a pty at the rate the driver negotiates (up to 115200 ba
 NB-1010-U on the virtual USB backend (so its figure is the protocol's software cost, not USB
 bus time).
 
-    .venv/bin/python bench/finger_capture.py
+    .venv/bin/python bench/finger_capture.py [--smoke]
+
+``--smoke`` (the tests run it): one finger per scanner instead of ten.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import statistics
 import threading
@@ -30,7 +33,7 @@ import numpy as np
 
 from drivers.fingerprint.models import create_scanner
 from hardware_sim.fingerprints import master_print
-from hardware_sim.station import ScannerName, SimulatedStation
+from hardware_sim.simulated_station import ScannerName, SimulatedStation
 
 SEED = 4242
 FINGERS = range(1, 11)
@@ -53,7 +56,8 @@ def _row(name: str, values: list[float]) -> str:
             f"max {1000 * max(values):7.1f}")
 
 
-def measure(station: SimulatedStation, name: ScannerName, rng: np.random.Generator) -> None:
+def measure(station: SimulatedStation, name: ScannerName, rng: np.random.Generator,
+            fingers: range = FINGERS) -> None:
     settings = {"port": station.r30x.port} if name == "r30x" else {}
     clock = TrafficClock()
     traffic = logging.getLogger("drivers.fingerprint.nb1010.traffic")
@@ -61,7 +65,7 @@ def measure(station: SimulatedStation, name: ScannerName, rng: np.random.Generat
     opened = time.perf_counter()
     with create_scanner(name, settings, usb_backend=station.usb_backend) as scanner:
         open_s = time.perf_counter() - opened
-        for position in FINGERS:
+        for position in fingers:
             image = station.finger_image(SEED, position, name)
             placed_at: list[float] = []
 
@@ -98,7 +102,7 @@ def measure(station: SimulatedStation, name: ScannerName, rng: np.random.Generat
             station.lift_finger(name)
         model = scanner.info().model
         link = f"{scanner.baudrate} baud" if name == "r30x" else "virtual USB"
-    print(f"\n{name} ({model}, {link}), {len(FINGERS)} fingers; open {open_s:.2f} s")
+    print(f"\n{name} ({model}, {link}), {len(fingers)} finger{'s' * (len(fingers) != 1)}; open {open_s:.2f} s")
     print("  " + _row("wait", waits))
     print("  " + _row("capture", captures))
     print("  " + _row("transfer", transfers))
@@ -107,14 +111,18 @@ def measure(station: SimulatedStation, name: ScannerName, rng: np.random.Generat
 
 
 def main() -> None:
-    for position in FINGERS:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="quick run: one finger per scanner")
+    args = parser.parse_args()
+    fingers = FINGERS[:1] if args.smoke else FINGERS
+    for position in fingers:
         master_print(SEED, position)  # rendered before timing
     low, high = PLACE_AFTER_S
     print(f"Time per finger through the drivers (finger placed {low:g}-{high:g} s after polling starts)")
     rng = np.random.default_rng(2)
     with SimulatedStation() as station:
-        measure(station, "r30x", rng)
-        measure(station, "nb1010", rng)
+        measure(station, "r30x", rng, fingers)
+        measure(station, "nb1010", rng, fingers)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,16 @@
    above the default acceptance threshold (45) and the most common first problem (what the
    citizen is told).  All other parameters are at their defaults.
 
-    .venv/bin/python bench/finger_quality.py
+    .venv/bin/python bench/finger_quality.py [--smoke]
 
 Rendering 20 master prints takes ~20 s; the whole run about a minute on a small machine.
+``--smoke`` (the tests run it): 2 fingers, 1 timing impression each, the mildest and the most
+severe level of each degradation - a few seconds.
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections import Counter
@@ -25,7 +28,7 @@ import numpy as np
 from capture.finger.quality import assess
 from capture.finger.tenprint import TenPrintPolicy
 from hardware_sim.fingerprints import render_impression
-from hardware_sim.station import SENSORS
+from hardware_sim.simulated_station import SENSORS
 
 FINGERS = [(101 + i, 1 + i % 10) for i in range(20)]
 """(citizen seed, position): 20 different fingers of 20 citizens, every position twice."""
@@ -46,11 +49,12 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def timing(scanner: str, rng: np.random.Generator) -> None:
+def timing(scanner: str, rng: np.random.Generator, fingers: list[tuple[int, int]] = FINGERS,
+           variations: int = TIMING_VARIATIONS) -> None:
     width, height, ppi = SENSORS[scanner]
     images = []
-    for seed, position in FINGERS:
-        for attempt in range(TIMING_VARIATIONS):
+    for seed, position in fingers:
+        for attempt in range(variations):
             images.append(render_impression(
                 seed, position, width=width, height=height, ppi=ppi, attempt=attempt,
                 dx_mm=rng.uniform(-2, 2), dy_mm=rng.uniform(-2, 2), rotation_deg=rng.uniform(-10, 10),
@@ -66,15 +70,15 @@ def timing(scanner: str, rng: np.random.Generator) -> None:
           f"max {max(elapsed):.1f} ms")
 
 
-def distribution() -> None:
+def distribution(fingers: list[tuple[int, int]] = FINGERS, levels_of: dict[str, list[float]] = LEVELS) -> None:
     width, height, ppi = SENSORS["r30x"]
     threshold = TenPrintPolicy().threshold
     print(f"| degradation | level | median | min | max | >= {threshold} | most common first problem |")
     print("|---|---:|---:|---:|---:|---:|---|")
-    for name, levels in LEVELS.items():
+    for name, levels in levels_of.items():
         for level in levels:
             scores, first_problems = [], Counter()
-            for seed, position in FINGERS:
+            for seed, position in fingers:
                 image = render_impression(seed, position, width=width, height=height, ppi=ppi, **{name: level})
                 report = assess(image, ppi)
                 scores.append(report.score)
@@ -86,17 +90,24 @@ def distribution() -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="quick run: 2 fingers, 2 levels per degradation")
+    args = parser.parse_args()
+    fingers, variations, levels = FINGERS, TIMING_VARIATIONS, LEVELS
+    if args.smoke:
+        fingers, variations = FINGERS[:2], 1
+        levels = {name: [values[0], values[-1]] for name, values in LEVELS.items()}
     rng = np.random.default_rng(20240601)
     started = time.perf_counter()
-    for seed, position in FINGERS:  # render (and cache) the master prints first, outside any timing
+    for seed, position in fingers:  # render (and cache) the master prints first, outside any timing
         render_impression(seed, position, width=8, height=8, ppi=500)
-    print(f"Rendered {len(FINGERS)} master prints in {time.perf_counter() - started:.1f} s\n")
+    print(f"Rendered {len(fingers)} master prints in {time.perf_counter() - started:.1f} s\n")
     print("Scoring time per image (assess: resampling, segmentation, block features, diagnosis)")
     for scanner in ("r30x", "nb1010"):
-        timing(scanner, rng)
-    print(f"\nScore by degradation, {len(FINGERS)} fingers per level, 256 x 288 at 500 ppi "
+        timing(scanner, rng, fingers, variations)
+    print(f"\nScore by degradation, {len(fingers)} fingers per level, 256 x 288 at 500 ppi "
           "(other parameters at their defaults)\n")
-    distribution()
+    distribution(fingers, levels)
     print(f"\nTotal {time.perf_counter() - started:.0f} s")
 
 

@@ -7,11 +7,14 @@ the wire in both directions (command, acknowledgement, every data packet with it
 checksum), the wire time of those bytes (10 bit times per byte: start, 8 data, stop) and the
 ratio wire time / upload time.
 
-    .venv/bin/python bench/r30x_line_utilisation.py
+    .venv/bin/python bench/r30x_line_utilisation.py [--smoke]
+
+``--smoke`` (the tests run it): one upload, at the fastest rate only (~3.5 s of wire time).
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -50,8 +53,12 @@ def measure(max_baudrate: int) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="quick run: one upload at the fastest rate")
+    args = parser.parse_args()
     print("R30x image upload over the simulated UART line (pty, paced at 10 bit times per byte)")
-    measure(max_baudrate=57600)
+    if not args.smoke:
+        measure(max_baudrate=57600)
     measure(max_baudrate=115200)
 
 

@@ -6,11 +6,14 @@ signature and the chain).  The packet content is a real packet ZIP (synthetic re
 random bytes in DG2 up to the size.  Raw = ``AESGCM.encrypt``/``decrypt`` of the same bytes.
 Medians over several runs, for both registry key kinds (ECDH P-256 and RSA-3072 OAEP).
 
-    .venv/bin/python bench/seal.py
+    .venv/bin/python bench/seal.py [--smoke]
+
+``--smoke`` (the tests run it): the 0.2 MB packet only, 3 runs per median.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -25,7 +28,7 @@ from crypto.keys import RecipientKey, load_certificate
 from crypto.pki import StationSubject, create_dev_pki
 from crypto.seal import open_sealed, seal
 from crypto.trust import TrustStore
-from kiosk.packet import build_packet
+from packet.build import build_packet
 
 SIZES_MB = (0.2, 2.0, 10.0)
 
@@ -47,7 +50,15 @@ def _median_ms(function, runs: int) -> float:
     return statistics.median(times) * 1000
 
 
+def _runs(size_mb: float) -> int:
+    return 30 if size_mb < 1 else 10 if size_mb < 5 else 5
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="quick run: the smallest packet, 3 runs per median")
+    args = parser.parse_args()
+    sizes, runs_for = (SIZES_MB[:1], lambda size_mb: 3) if args.smoke else (SIZES_MB, _runs)
     synthetic = _synthetic()
     base = len(build_packet(synthetic.record(fingers=0, cheap=True)))
     with tempfile.TemporaryDirectory() as folder:
@@ -59,10 +70,10 @@ def main() -> None:
             recipient_certificate = load_certificate(pki.registry_certificate)
             recipient = RecipientKey.from_files(pki.registry_key, pki.registry_certificate)
             trust = TrustStore([load_certificate(pki.station_ca)])
-            for size_mb in SIZES_MB:
+            for size_mb in sizes:
                 target = int(size_mb * 1_000_000)
                 content = build_packet(synthetic.record(fingers=0, cheap=True, padding=max(0, target - base)))
-                runs = 30 if size_mb < 1 else 10 if size_mb < 5 else 5
+                runs = runs_for(size_mb)
                 sealed = seal(content, signer, recipient_certificate)
                 seal_ms = _median_ms(lambda: seal(content, signer, recipient_certificate), runs)  # noqa: B023
                 open_ms = _median_ms(lambda: open_sealed(sealed, recipient, trust), runs)  # noqa: B023

@@ -15,13 +15,15 @@ Each print of a pair is an R30x-size impression (256 x 288, 500 ppi).  Printed: 
 (genuine pairs not called "same"), false-accept rates, the score distributions, and the time per
 comparison (``capture.finger.sequence.compare``) and per ridge-signal preparation.
 
-    .venv/bin/python bench/sequence_check.py
+    .venv/bin/python bench/sequence_check.py [--smoke]
 
 Master prints dominate the run time (~0.5-0.9 s each, 300 of them): about 5 minutes on a small machine.
+``--smoke`` (the tests run it): 2 citizens x 3 fingers, 2 same-person pairs each - a few seconds.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import statistics
 import time
@@ -31,7 +33,7 @@ import numpy as np
 
 from capture.finger import sequence
 from hardware_sim.fingerprints import render_impression
-from hardware_sim.station import SENSORS
+from hardware_sim.simulated_station import SENSORS
 
 CITIZENS = range(2000, 2030)
 POSITIONS = range(1, 11)
@@ -62,6 +64,8 @@ class Pairs:
         if lowest:
             return self.labels[int(np.argmin(self.scores))]
         judged = [i for i, overlap in enumerate(self.overlaps) if overlap >= sequence.MIN_OVERLAP_PX]
+        if not judged:
+            return "none (no pair overlaps enough to be judged)"
         return self.labels[max(judged, key=lambda i: self.scores[i])]
 
 
@@ -76,6 +80,16 @@ def _distribution(values: list[float]) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="quick run: 2 citizens x 3 fingers")
+    args = parser.parse_args()
+    if args.smoke:
+        run(CITIZENS[:2], POSITIONS[:3], same_person_pairs=2)
+    else:
+        run(CITIZENS, POSITIONS, SAME_PERSON_PAIRS)
+
+
+def run(citizens: range, positions: range, same_person_pairs: int) -> None:
     rng = np.random.default_rng(8382)
     genuine = Pairs("genuine (same finger re-placed)")
     same_person = Pairs("impostor, other finger of the same person")
@@ -97,10 +111,10 @@ def main() -> None:
 
     started = time.perf_counter()
     previous: dict[int, sequence.RidgeSignal] = {}
-    for number, seed in enumerate(CITIZENS, 1):
+    for number, seed in enumerate(citizens, 1):
         accepted: dict[int, sequence.RidgeSignal] = {}
         replaced: dict[int, sequence.RidgeSignal] = {}
-        for position in POSITIONS:
+        for position in positions:
             first_attempt = int(rng.integers(0, 1000))
             accepted[position] = timed_signal(_impression(seed, position, attempt=first_attempt))
             placement = {
@@ -114,8 +128,8 @@ def main() -> None:
             described = ", ".join(f"{k} {v:.4g}" for k, v in placement.items())
             genuine.add(timed_compare(accepted[position], replaced[position]),
                         f"citizen {seed} finger {position} (first attempt {first_attempt}; again: {described})")
-        all_pairs = list(itertools.combinations(POSITIONS, 2))
-        for index in rng.choice(len(all_pairs), SAME_PERSON_PAIRS, replace=False):
+        all_pairs = list(itertools.combinations(positions, 2))
+        for index in rng.choice(len(all_pairs), same_person_pairs, replace=False):
             first, second = all_pairs[index]
             same_person.add(timed_compare(accepted[first], replaced[second]),
                             f"citizen {seed} finger {first} vs finger {second}")
@@ -123,10 +137,10 @@ def main() -> None:
             other_person.add(timed_compare(signal, replaced[position]),
                              f"finger {position} of citizens {seed - 1} and {seed}")
         previous = accepted
-        print(f"citizen {number:2d}/{len(CITIZENS)} done, {time.perf_counter() - started:5.0f} s", flush=True)
+        print(f"citizen {number:2d}/{len(citizens)} done, {time.perf_counter() - started:5.0f} s", flush=True)
 
     print(f"\nSequence check: threshold {sequence.DEFAULT_THRESHOLD}, min overlap {sequence.MIN_OVERLAP_PX} px "
-          f"(500 ppi); {len(CITIZENS)} citizens x {len(POSITIONS)} fingers, seed 8382\n")
+          f"(500 ppi); {len(citizens)} citizens x {len(positions)} fingers, seed 8382\n")
     for pairs, error in ((genuine, "false rejects"), (same_person, "false accepts"),
                          (other_person, "false accepts")):
         wrong = sum(not s for s in pairs.same) if pairs is genuine else sum(pairs.same)

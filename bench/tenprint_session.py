@@ -11,13 +11,16 @@ driver's ``capture``), waiting for the lift, the station's processing (quality s
 + sequence check against the fingers already taken) and the simulated citizen (rendering the
 impression; not station time).  Master prints are rendered before the sessions start.
 
-    .venv/bin/python bench/tenprint_session.py
+    .venv/bin/python bench/tenprint_session.py [--smoke]
 
 About a minute: the R30x moves each 36 KiB image over the serial line in ~3.3 s at 115200 baud.
+``--smoke`` (the tests run it): instead of ten fingers, the right index alone on the R30x (one
+upload, ~3.5 s) and the right index then the right middle, with its mistake, on the NB-1010-U.
 """
 
 from __future__ import annotations
 
+import argparse
 import threading
 import time
 from collections import defaultdict
@@ -31,13 +34,17 @@ from drivers.fingerprint.base import FingerImage, FingerprintScanner
 from drivers.fingerprint.models import create_scanner
 from hardware_sim.fingerprints import master_print
 from hardware_sim.scripted_citizen import ScriptedCitizen
-from hardware_sim.station import ScannerName, SimulatedStation
+from hardware_sim.simulated_station import ScannerName, SimulatedStation
 
 SEED = 4242
 MISTAKES = {3: [2], 8: [7]}
 """Right middle given as the right index again; left middle as the left index again (first attempt)."""
 REPLACED = {3: [{"attempt": 21, "rotation_deg": 9.0, "dx_mm": 1.5}],
             8: [{"attempt": 22, "rotation_deg": -7.0, "dy_mm": -1.5}]}
+SMOKE_ORDERS: dict[ScannerName, tuple[FingerPosition, ...]] = {
+    "r30x": (FingerPosition.RIGHT_INDEX,),
+    "nb1010": (FingerPosition.RIGHT_INDEX, FingerPosition.RIGHT_MIDDLE)}
+"""The smoke run's sessions: one R30x upload; on the NB-1010-U the right middle given as the right index first."""
 
 
 class TimedScanner(FingerprintScanner):
@@ -67,7 +74,7 @@ class TimedScanner(FingerprintScanner):
     def finger_present(self) -> bool:  # the session polls this directly only while waiting for the lift
         return self._timed("lift", self._driver.finger_present)
 
-    def capture(self) -> FingerImage:
+    def capture(self, cancel: threading.Event | None = None) -> FingerImage:
         return self._timed("capture", self._driver.capture)
 
     def self_test(self) -> SelfTestResult:
@@ -77,14 +84,16 @@ class TimedScanner(FingerprintScanner):
         self._timed("wait", lambda: self._driver.wait_for_finger(timeout, cancel))
 
 
-def run_session(station: SimulatedStation, scanner_name: ScannerName, settings: dict[str, Any]) -> None:
+def run_session(station: SimulatedStation, scanner_name: ScannerName, settings: dict[str, Any],
+                order: tuple[FingerPosition, ...] = tuple(FingerPosition)) -> None:
+    mistakes = {position: wrong for position, wrong in MISTAKES.items() if position in order}
     seconds: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     started_at: dict[int, float] = {}
     ended_at: dict[int, float] = {}
     results: dict[int, list[AttemptResult]] = defaultdict(list)
     forced: set[int] = set()
     current = [0]
-    citizen = ScriptedCitizen(station, SEED, scanner_name, mistakes=MISTAKES, impressions=REPLACED)
+    citizen = ScriptedCitizen(station, SEED, scanner_name, mistakes=mistakes, impressions=REPLACED)
 
     def account(what: str, elapsed: float) -> None:
         seconds[current[0]][what] += elapsed
@@ -104,7 +113,7 @@ def run_session(station: SimulatedStation, scanner_name: ScannerName, settings: 
         citizen.on_event(event)
         account("citizen", time.perf_counter() - started)
 
-    session = TenPrintSession(TenPrintPolicy(), listener)
+    session = TenPrintSession(TenPrintPolicy(order=order), listener)
     opened = time.perf_counter()
     driver = create_scanner(scanner_name, settings, usb_backend=station.usb_backend)
     with TimedScanner(driver, account) as scanner:
@@ -120,7 +129,7 @@ def run_session(station: SimulatedStation, scanner_name: ScannerName, settings: 
           f"ten-print session {total:.1f} s, complete: {session.complete}")
     print("  pos  attempts  scores       caught       finger s   wait  capture   lift  station  citizen")
     totals: dict[str, float] = defaultdict(float)
-    for position in FingerPosition:
+    for position in order:
         row = seconds[position]
         finger_s = ended_at[position] - started_at[position]
         station_s = finger_s - sum(row.values())
@@ -132,12 +141,12 @@ def run_session(station: SimulatedStation, scanner_name: ScannerName, settings: 
         print(f"  {int(position):3d}  {len(results[position]):8d}  {scores:11s}  {caught or '-':11s}{flag}  "
               f"{finger_s:8.2f}  {row['wait']:5.3f}  {row['capture']:7.3f}  {row['lift']:5.3f}  "
               f"{station_s:7.2f}  {row['citizen']:7.2f}")
-    n = len(FingerPosition)
+    n = len(order)
     attempts = sum(len(r) for r in results.values())
     print(f"  mean per finger: {totals['finger'] / n:.2f} s (wait {totals['wait'] / n:.2f}, capture+transfer "
           f"{totals['capture'] / n:.2f}, lift {totals['lift'] / n:.2f}, station {totals['station'] / n:.2f}, "
           f"citizen {totals['citizen'] / n:.2f}); {attempts} attempts for {n} fingers")
-    expected = {(position, wrong[0]) for position, wrong in MISTAKES.items()}
+    expected = {(position, wrong[0]) for position, wrong in mistakes.items()}
     caught_pairs = {(position, int(r.duplicate_of)) for position, rs in results.items() for r in rs
                     if r.duplicate_of is not None and r.attempt == 1}
     false_alarms = [(position, r.attempt) for position, rs in results.items() for r in rs
@@ -147,13 +156,20 @@ def run_session(station: SimulatedStation, scanner_name: ScannerName, settings: 
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="quick run: one finger on the R30x, two on the NB-1010-U")
+    args = parser.parse_args()
+    every = tuple(FingerPosition)
+    orders = SMOKE_ORDERS if args.smoke else {"r30x": every, "nb1010": every}
+    positions = sorted({position for order in orders.values() for position in order})
     started = time.perf_counter()
-    for position in FingerPosition:
+    for position in positions:
         master_print(SEED, int(position))
-    print(f"citizen {SEED}: 10 master prints rendered in {time.perf_counter() - started:.1f} s (before timing)")
+    print(f"citizen {SEED}: {len(positions)} master prints rendered in {time.perf_counter() - started:.1f} s "
+          "(before timing)")
     with SimulatedStation() as station:
-        run_session(station, "r30x", {"port": station.r30x.port})
-        run_session(station, "nb1010", {})
+        run_session(station, "r30x", {"port": station.r30x.port}, orders["r30x"])
+        run_session(station, "nb1010", {}, orders["nb1010"])
 
 
 if __name__ == "__main__":

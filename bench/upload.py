@@ -7,7 +7,9 @@ each PUT's receipt is verified as the uploader does.  Packets are sealed beforeh
 so only the upload is timed.  MOSIP publishes 0.97 packets/s for its registration processor at
 30 concurrent clients (for comparison only: different hardware and work per packet).
 
-    .venv/bin/python bench/upload.py [--packets 60] [--clients 1,4,30]
+    .venv/bin/python bench/upload.py [--smoke] [--packets 60] [--clients 1,4,30]
+
+``--smoke`` (the tests run it): 3 packets of 0.2 MB, one client.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import httpx
 
 from crypto.receipt import verify_receipt
 from crypto.seal import seal
-from kiosk.config import load_config
-from kiosk.outbox.identity import load_identity
-from kiosk.packet import build_packet
+from packet.build import build_packet
+from station.config import load_config
+from station.identity import load_identity
+
+PACKET_BYTES = 2_000_000
 
 
 def _synthetic():
@@ -41,53 +45,62 @@ def _synthetic():
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packets", type=int, default=60, help="packets per concurrency level")
     parser.add_argument("--clients", default="1,4,30", help="concurrency levels, comma-separated")
+    parser.add_argument("--smoke", action="store_true", help="quick run: 3 small packets, one client")
     args = parser.parse_args()
+    size = PACKET_BYTES
+    if args.smoke:
+        args.packets, args.clients, size = 3, "1", 200_000
     synthetic = _synthetic()
     with tempfile.TemporaryDirectory() as folder:
         port = synthetic.free_port()
         config_file = Path(folder) / "station.toml"
+        # The receiver has its own configuration (none here: the station's development PKI); only its port is set.
         config_file.write_text(f'[station]\nid = "NA-HUNGDUNG-01"\n[paths]\ndata_dir = "{folder}/data"\n'
-                               f'[receiver]\nport = {port}\n[outbox]\nreceiver_url = "https://127.0.0.1:{port}"\n')
+                               f'[outbox]\nreceiver_url = "https://127.0.0.1:{port}"\n')
         config = load_config(config_file)
         identity = load_identity(config)
         base = len(build_packet(synthetic.record(fingers=0, cheap=True)))
         levels = [int(n) for n in args.clients.split(",")]
         packets = []
         for _ in range(args.packets * len(levels)):
-            record = synthetic.record(fingers=0, cheap=True, padding=2_000_000 - base)
+            record = synthetic.record(fingers=0, cheap=True, padding=size - base)
             packets.append((str(record.packet_id), seal(build_packet(record), identity.signer,
                                                         identity.registry_certificate, chain=identity.chain)))
         enrol = str(Path(sys.executable).with_name("enrol"))
-        server = subprocess.Popen([enrol, "--config", str(config_file), "receiver", "serve"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        log_file = Path(folder) / "receiver.log"
+        with log_file.open("wb") as log:
+            server = subprocess.Popen([enrol, "--config", str(config_file), "receiver", "serve", "--port", str(port)],
+                                      stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
-            _wait_for(identity, port)
+            _wait_for(identity, port, server, log_file)
             print(f"packet size {len(packets[0][1]) / 1e6:.2f} MB sealed; receiver pid {server.pid}")
             print(f"{'clients':>7} {'packets':>7} {'seconds':>8} {'packets/s':>9} {'MB/s':>6}")
             for level in levels:
                 batch, packets = packets[:args.packets], packets[args.packets:]
                 elapsed = _run(identity, port, batch, level)
                 print(f"{level:7d} {len(batch):7d} {elapsed:8.2f} {len(batch) / elapsed:9.2f} "
-                      f"{len(batch) * 2 / elapsed:6.1f}")
+                      f"{len(batch) * size / 1e6 / elapsed:6.1f}")
         finally:
             server.terminate()
             server.wait(10)
 
 
-def _wait_for(identity, port: int) -> None:
+def _wait_for(identity, port: int, server: subprocess.Popen, log_file: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the receiver exited with status {server.returncode}:\n"
+                               f"{log_file.read_text(errors='replace')[-3000:]}")
         try:
             with httpx.Client(verify=identity.ssl_context()) as client:
                 if client.get(f"https://127.0.0.1:{port}/health").status_code == 200:
                     return
         except httpx.HTTPError:
             time.sleep(0.2)
-    raise RuntimeError("receiver did not start")
+    raise RuntimeError(f"the receiver did not start in 30 s:\n{log_file.read_text(errors='replace')[-3000:]}")
 
 
 def _run(identity, port: int, batch: list[tuple[str, bytes]], clients: int) -> float:
