@@ -4,17 +4,8 @@ import json
 
 import cv2
 import numpy as np
-import pytest
 
 from enrol.cli import main
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv("ENROL_CONFIG", raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setattr("station.config.SYSTEM_CONFIG", tmp_path / "absent.toml")
-    monkeypatch.setattr("station.config.USER_CONFIG", tmp_path / "absent-user.toml")
 
 
 def test_capture_face_writes_a_token_image(tmp_path, capsys):

@@ -7,20 +7,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from enrol.cli import main
 
 RECORDING = Path(__file__).parents[1] / "data" / "usb" / "nb1010"
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    """No station configuration of this machine leaks in; logs go to the test's folder."""
-    monkeypatch.delenv("ENROL_CONFIG", raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setattr("station.config.SYSTEM_CONFIG", tmp_path / "absent.toml")
-    monkeypatch.setattr("station.config.USER_CONFIG", tmp_path / "absent-user.toml")
 
 
 def _config(tmp_path: Path, fingerprint: str) -> Path:

@@ -5,20 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 
 from crypto.keys import load_certificate
 from crypto.pki import DevPki, issue_station_certificate
 from enrol.cli import main
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv("ENROL_CONFIG", raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr("station.config.SYSTEM_CONFIG", tmp_path / "absent.toml")
-    monkeypatch.setattr("station.config.USER_CONFIG", tmp_path / "absent-user.toml")
 
 
 def _config(tmp_path: Path, extra: str = "") -> Path:

@@ -2,22 +2,12 @@
 
 import json
 
-import pytest
-
 from drivers.device import DeviceKind
 from drivers.discovery import discover_usb
 from enrol.cli import main
 from hardware_sim.ccid import CcidReaderSimulator
 from station.config import DeviceConfig, simulated_station
 from station.diagnostics import Status, diagnose
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv("ENROL_CONFIG", raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setattr("station.config.SYSTEM_CONFIG", tmp_path / "absent.toml")
-    monkeypatch.setattr("station.config.USER_CONFIG", tmp_path / "absent-user.toml")
 
 
 def test_read_card_prints_verified_demographics_and_every_step(capsys):
