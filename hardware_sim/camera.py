@@ -20,6 +20,7 @@ written independently so that the two ends catch each other's mistakes.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import socket
 import threading
@@ -27,6 +28,7 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
@@ -103,12 +105,27 @@ SCENES: dict[str, Scene] = {
 """The scripted scenes the tests and benches use, by name."""
 
 
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut photograph (512 x 512, BGR uint8), read from the file it ships.
+
+    Read with OpenCV, not ``skimage.data.astronaut()``: that imports scikit-image's I/O stack
+    (imageio, tifffile, SciPy), some 35 MiB resident in every process with a simulated camera, the
+    kiosk on a simulated station among them.  The pixels are the same (the file is a lossless PNG).
+    """
+    spec = importlib.util.find_spec("skimage")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("scikit-image is not installed; its astronaut photograph is the simulated face")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
+    pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if pixels is None:
+        raise FileNotFoundError(f"{path} cannot be read; reinstall scikit-image")
+    return pixels
+
+
 @cache
 def _cutout() -> tuple[np.ndarray, np.ndarray]:
     """The astronaut photograph (BGR, float32) and a soft mask of her head and shoulders (0..1)."""
-    from skimage import data
-
-    photo = np.ascontiguousarray(data.astronaut()[:, :, ::-1]).astype(np.float32)
+    photo = astronaut().astype(np.float32)
     mask = np.zeros(photo.shape[:2], np.uint8)
     cv2.ellipse(mask, _HEAD_ELLIPSE[0], _HEAD_ELLIPSE[1], 0, 0, 360, 255, -1)
     cv2.fillPoly(mask, [_SHOULDERS], 255)

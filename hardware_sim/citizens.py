@@ -152,10 +152,11 @@ def make_citizen(seed: int, *, today: date = date(2025, 1, 15)) -> Citizen:
 @functools.lru_cache(maxsize=1)
 def _astronaut_portrait() -> np.ndarray:
     import cv2
-    from skimage import data
 
-    crop = data.astronaut()[0:280, 135:345]  # rows, columns around the face
-    return cv2.resize(crop, (240, 320), interpolation=cv2.INTER_AREA)
+    from hardware_sim.camera import astronaut
+
+    crop = astronaut()[0:280, 135:345]  # rows, columns around the face
+    return cv2.cvtColor(cv2.resize(crop, (240, 320), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
 
 
 def face_pixels() -> np.ndarray:

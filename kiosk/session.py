@@ -32,13 +32,14 @@ from typing import Protocol
 from capture.document.identity import DocumentSource, IdentityDocument
 from capture.document.personal_id import Mismatch, PersonalIdError, check_personal_id, parse_personal_id
 from capture.face.sample import FaceSample
+from capture.finger.positions import ExceptionReason, FingerPosition
 from capture.finger.tenprint import Event as FingerEvent
 from capture.finger.tenprint import TenPrintPolicy, TenPrintSession
 from capture.record import EnrolmentRecord
 from drivers.errors import N_, DeviceError
 from kiosk.i18n import LANGUAGES
 from station.pin import PinCheck
-from station.services import CardAccess, ReceiptSlip
+from station.services import CardAccess, CardStage, ReceiptSlip
 
 
 class Step(enum.IntEnum):
@@ -114,7 +115,8 @@ class FieldProblem:
 class SessionServices(Protocol):
     """What the session asks of the station (devices, sealing, PINs)."""
 
-    def read_card(self, access: CardAccess, cancel: threading.Event) -> IdentityDocument: ...
+    def read_card(self, access: CardAccess, cancel: threading.Event,
+                  stage: Callable[[CardStage], None] | None = None) -> IdentityDocument: ...
 
     def check_officer_pin(self, pin: str) -> PinCheck: ...
 
@@ -139,6 +141,10 @@ class SessionPolicy:
     fault_wipe_s: float = 600.0
     """Idle time allowed while a device fault is on screen: the officer may need minutes to replug a
     device, and the error screen shows nothing of the citizen; the warning still comes first."""
+    face_hold_s: float = 30.0
+    """How much longer than the usual idle time a face in front of the camera keeps the photo step
+    alive without a touch: a citizen holding still for the photo is there, a face alone is not
+    proof (a poster, a passer-by), so it extends the step by this bounded time only."""
     tenprint: TenPrintPolicy = field(default_factory=TenPrintPolicy)
 
 
@@ -166,6 +172,9 @@ class EnrolmentSession:
         self.fingers = TenPrintSession(self.policy.tenprint, listener=self._finger_event)
         self.receipt: ReceiptSlip | None = None
         self.fault: DeviceError | None = None
+        self.officer = ""
+        """Who unlocked the officer's actions for this enrolment (empty: nobody yet)."""
+        self._face_seen_since: float | None = None
         self.cancel = threading.Event()
         """Set when the session is wiped: every worker of this session must stop."""
         self._last_touch = self._clock()
@@ -196,15 +205,16 @@ class EnrolmentSession:
 
     # -- identify -------------------------------------------------------------------------------
 
-    def read_card(self, access: CardAccess) -> IdentityDocument:
-        """Read the chip (blocking; call from a worker).  Pre-fills the form from DG13."""
+    def read_card(self, access: CardAccess, stage: Callable[[CardStage], None] | None = None) -> IdentityDocument:
+        """Read the chip (blocking; call from a worker).  Pre-fills the form from DG13.  ``stage``
+        hears (on the worker) whether the station waits for the card or reads it."""
         self._expect(Step.IDENTIFY)
         for problem in (_validate("personal_id", access.personal_id), _date_problem("birth_date", access.birth_date),
                         _date_problem("expiry_date", access.expiry_date)):
             if problem:
                 raise SessionError(problem.message)
         try:
-            document = self._services.read_card(access, self.cancel)
+            document = self._services.read_card(access, self.cancel, stage)
         except DeviceError as error:
             self.device_failed(error)
             raise
@@ -215,6 +225,7 @@ class EnrolmentSession:
     def enter_manually(self, personal_id: str) -> None:
         """For a citizen without a chip card: the officer types the 12-digit number."""
         self._expect(Step.IDENTIFY)
+        self._require_officer()
         try:
             parse_personal_id(personal_id)
         except PersonalIdError as error:
@@ -276,6 +287,8 @@ class EnrolmentSession:
 
     def accept_face(self, sample: FaceSample) -> None:
         self._expect(Step.FACE)
+        if sample.manual:
+            self._require_officer()  # "take the photo now" skips the checks: the officer's call
         self.face = sample
         self.step = Step.FINGERS
         self.touch()
@@ -360,6 +373,44 @@ class EnrolmentSession:
     def touch(self) -> None:
         """The citizen did something: restart the inactivity clock."""
         self._last_touch = self._clock()
+        self._face_seen_since = None
+
+    def face_seen(self) -> None:
+        """The camera sees a face on the photo step: the clock restarts, but only for ``face_hold_s``
+        after the last real touch (see :attr:`SessionPolicy.face_hold_s`)."""
+        if self.step is not Step.FACE:
+            return
+        now = self._clock()
+        if self._face_seen_since is None:
+            self._face_seen_since = self._last_touch
+        if now - self._face_seen_since <= self.policy.face_hold_s:
+            self._last_touch = now
+
+    # -- the officer ------------------------------------------------------------------------------
+
+    def unlock_officer(self, pin: str) -> PinCheck:
+        """The officer typed their PIN: their actions are allowed until this enrolment ends."""
+        check = self._services.check_officer_pin(pin)
+        if check.accepted:
+            self.officer = self.policy.operator_id or "officer"
+            self.touch()
+        return check
+
+    def _require_officer(self) -> None:
+        if not self.officer:
+            raise SessionError(N_("Only the officer can do this. Please ask the officer."))
+
+    def declare_exception(self, position: FingerPosition, reason: ExceptionReason) -> None:
+        """The officer says a finger cannot be taken (missing, amputated, bandaged, unusable)."""
+        self._expect(Step.FINGERS)
+        self._require_officer()
+        self.fingers.declare_exception(position, reason)
+        self.touch()
+
+    def cancel_enrolment(self) -> None:
+        """The officer ends this enrolment without saving it."""
+        self._require_officer()
+        self.wipe()
 
     def tick(self) -> Inactivity:
         """Called about once a second by the UI; wipes the session once it has been idle too long."""
@@ -373,6 +424,10 @@ class EnrolmentSession:
         if idle >= wipe_after - (self.policy.inactivity_wipe_s - self.policy.inactivity_warning_s):
             return Inactivity.WARNING
         return Inactivity.ACTIVE
+
+    def idle_s(self) -> float:
+        """Seconds since the last touch (the officer's and technician's screens time out on it too)."""
+        return self._clock() - self._last_touch
 
     def seconds_until_wipe(self) -> float:
         return max(0.0, self._wipe_after() - (self._clock() - self._last_touch))

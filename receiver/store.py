@@ -3,7 +3,9 @@
 The packet is stored *sealed*, exactly as received: it stays verifiable with ``openssl cms`` for
 as long as it is kept, and the registry's later processing decrypts it again from this copy.
 The index's primary key is the packet id, so a packet can be stored only once, whatever races
-between a station's retry and an import from a USB stick.
+between a station's retry and an import from a USB stick.  The same index finds a packet from the
+citizen's enrolment number (:mod:`packet.enrolment_number`): the number holds the packet id's first
+48 bits, so its packets are one range of the primary key.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from crypto.durable import write_atomically
+from packet.enrolment_number import packet_id_prefix
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,20 @@ class PacketStore:
 
     def _get(self, packet_id: str) -> StoredPacket | None:
         row = self._db.execute("SELECT * FROM packets WHERE packet_id = ?", (packet_id,)).fetchone()
-        if row is None:
-            return None
-        return StoredPacket(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]), row[5], row[6])
+        return None if row is None else _stored(row)
+
+    def find_by_number(self, number: str) -> list[StoredPacket]:
+        """The packets the citizen's enrolment number names: normally one, none when it has not arrived.
+
+        Raises :class:`packet.enrolment_number.EnrolmentNumberError` for a mistyped number.  Two
+        stations' packets may, rarely, share a number; the station on the receipt tells them apart.
+        """
+        prefix = packet_id_prefix(number)
+        # Canonical ids continue "<prefix>-..."; "." sorts right after "-", so this is one index range.
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM packets WHERE packet_id > ? AND packet_id < ? ORDER BY received_at",
+                                    (f"{prefix}-", f"{prefix}.")).fetchall()
+        return [_stored(row) for row in rows]
 
     def path_of(self, packet_id: str) -> Path:
         return self.packets / packet_id[:2] / f"{packet_id}.p7m"
@@ -80,3 +94,7 @@ class PacketStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _stored(row: tuple) -> StoredPacket:
+    return StoredPacket(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]), row[5], row[6])

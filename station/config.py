@@ -25,6 +25,8 @@ from capture.finger.tenprint import TenPrintPolicy
 from drivers.device import DeviceKind
 
 SYSTEM_CONFIG = Path("/etc/enrolment-station/station.toml")
+COLLECTION_MAX_CHARS = 300
+"""The longest ``[kiosk] collection_*`` text: what fits beside the receipt's number and on a slip."""
 USER_CONFIG = Path("~/.config/enrolment-station/station.toml")
 
 
@@ -97,7 +99,7 @@ class OutboxConfig:
 
 @dataclass(frozen=True)
 class KioskConfig:
-    """``[kiosk]``: the touchscreen: language, privacy timers, PINs, the CSCA trust store.
+    """``[kiosk]``: the touchscreen: language, privacy timers, PINs, the CSCA trust store, the receipt.
 
     PINs are never written here, only their scrypt hashes (``station.pin.hash_pin``).  Empty PIN
     hashes are allowed only on the simulated station, which then uses its documented development
@@ -120,6 +122,11 @@ class KioskConfig:
     """How long the identify screen waits for a card to be put on the reader."""
     operator_id: str = ""
     """The officer on duty, written into each record."""
+    collection_vi: str = ""
+    """What happens next, on the receipt (screen and slip): when and where the card can be collected,
+    in Vietnamese.  Empty: the built-in text (``kiosk.slip.COLLECTION``), translated."""
+    collection_en: str = ""
+    """The same in English.  When only one language is set, the receipt shows it in both."""
 
 
 @dataclass(frozen=True)
@@ -295,7 +302,14 @@ def _kiosk_section(table: dict[str, Any], where: str) -> KioskConfig:
         value = getattr(kiosk, name)
         if value and not value.startswith("scrypt$"):
             raise ConfigError(f"{where}: {name} must be a PIN hash (scrypt$...), never the PIN itself")
-    return kiosk
+    texts = {}
+    for name in ("collection_vi", "collection_en"):
+        text = " ".join(getattr(kiosk, name).split())  # one paragraph, however the TOML string was wrapped
+        if len(text) > COLLECTION_MAX_CHARS:
+            raise ConfigError(f"{where}: {name} has {len(text)} characters; the receipt has room for "
+                              f"{COLLECTION_MAX_CHARS}")
+        texts[name] = text
+    return dataclasses.replace(kiosk, **texts)
 
 
 def _section(kind: type, table: dict[str, Any], where: str) -> Any:

@@ -3,19 +3,25 @@
 :class:`StationServices` is what the enrolment session asks of the station
 (:class:`kiosk.session.SessionServices`: card, PINs, sealing) plus what the screens need beyond one
 enrolment (camera and scanner for the capture screens, the diagnosis and live test captures of the
-technician screen, the outbox of the officer screen, the receipt printer).  Every
-method that touches a device blocks: the UI calls them from worker threads only.
+technician screen, the outbox of the officer screen, the USB drives both export to, the receipt
+printer).  Every method that touches a device or a drive blocks: the UI calls them from worker
+threads only.
 
 The simulated station (``bring_up(config, simulate=True)``) is used exactly like a real one: its
 configuration arrives completed with a trust store and PIN hashes (``station.bringup``), so nothing
-here asks whether a device is simulated.
+here asks whether a device is simulated.  The one stand-in chosen here is its USB drive
+(:func:`open_services`): a folder of its data directory, labelled as simulated, because a
+developer's machine or a CI runner has no stick to write to.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
+import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,18 +47,34 @@ from drivers.fingerprint.models import create_scanner
 from drivers.printer.models import create_printer
 from drivers.smartcard.base import NoCard
 from drivers.smartcard.models import create_reader
+from packet.enrolment_number import enrolment_number
 from station.bringup import StationDevices
 from station.config import ConfigError, DeviceConfig, StationConfig
 from station.diagnostics import DeviceReport, diagnose
 from station.identity import StationIdentity, load_identity
 from station.logs import LOG_FILE_NAME
 from station.outbox.sealing import seal_record
-from station.outbox.store import Outbox, OutboxStatus
+from station.outbox.store import Outbox, OutboxStatus, PacketState
 from station.outbox.uploader import Uploader, make_client
 from station.pin import PinCheck, PinGuard
+from station.removable import DriveFull, DriveReadOnly, RemovableDrive, export_folder, find_removable_drives, writing_to
 
 log = logging.getLogger(__name__)
 
+SIMULATED_DRIVE = "usb"
+"""The simulated station's USB drive: this folder of its data directory."""
+NOT_CONFIRMED = (PacketState.SEALED, PacketState.UPLOADING, PacketState.REFUSED)
+"""The packets :meth:`Outbox.export` copies: every one the registry has not acknowledged."""
+FILE_SLACK_BYTES = 128 * 1024
+"""Room a copied file may take beyond its size: its last cluster (exFAT's usual 128 KiB) and its entry."""
+
+
+
+class CardStage(enum.Enum):
+    """Where reading the card is: waiting for it to be put on the reader, or reading its chip."""
+
+    WAITING = "waiting"
+    READING = "reading"
 
 
 @dataclass(frozen=True)
@@ -72,9 +94,21 @@ class ReceiptSlip:
     receipt (:class:`crypto.receipt.RegistryReceipt`), which acknowledges the packet to the station."""
 
     enrolment_number: str
+    """The one number the citizen has: printed, shown, and all that the QR code holds.  Derived from
+    the packet id (:mod:`packet.enrolment_number`), so the registry finds the enrolment from it."""
     packet_id: str
     station_id: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class DriveExport:
+    """What an export to a USB drive copied, and where."""
+
+    drive: RemovableDrive
+    folder: Path | None
+    """``None`` when there was nothing to copy (nothing is then written to the drive)."""
+    packet_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -94,7 +128,8 @@ class StationServices:
 
     def __init__(self, config: StationConfig, devices: StationDevices, *, trust: TrustStore,
                  identity: StationIdentity, outbox: Outbox, officer: PinGuard, technician: PinGuard,
-                 uploader: Uploader | None = None) -> None:
+                 uploader: Uploader | None = None,
+                 drives: Callable[[], list[RemovableDrive]] | None = None) -> None:
         self.config = config
         self.devices = devices
         self.trust = trust
@@ -103,19 +138,26 @@ class StationServices:
         self.officer = officer
         self.technician = technician
         self.uploader = uploader
+        self._drives = drives or (lambda: find_removable_drives(exclude=config.data_dir))
 
     # -- StationServices ------------------------------------------------------------------------
 
-    def read_card(self, access: CardAccess, cancel: threading.Event) -> IdentityDocument:
-        """Wait for the card, open it with BAC from what was typed, read and verify it."""
+    def read_card(self, access: CardAccess, cancel: threading.Event,
+                  stage: Callable[[CardStage], None] | None = None) -> IdentityDocument:
+        """Wait for the card, open it with BAC from what was typed, read and verify it.  ``stage``
+        hears whether the station waits for a card to be put down or reads one (the screen says which)."""
         device = self._device(DeviceKind.CARD_READER)
         reader = create_reader(device.model, device.settings, usb_backend=self.devices.usb_backend)
         candidates = cccd_access(access.personal_id, _yymmdd(access.birth_date), _yymmdd(access.expiry_date))
+        tell = stage or (lambda _stage: None)
         with reader:
-            try:
-                reader.wait_for_card(self.config.kiosk.card_timeout_s, cancel)
-            except DeviceTimeout as error:  # nobody put a card down: the citizen is asked, it is no fault
-                raise NoCard(error.detail, device=error.device) from None
+            if not reader.card_present():
+                tell(CardStage.WAITING)
+                try:
+                    reader.wait_for_card(self.config.kiosk.card_timeout_s, cancel)
+                except DeviceTimeout as error:  # nobody put a card down: the citizen is asked, it is no fault
+                    raise NoCard(error.detail, device=error.device) from None
+            tell(CardStage.READING)
             return read_identity_document(reader, candidates, self.trust, cancel=cancel)
 
     def check_officer_pin(self, pin: str) -> PinCheck:
@@ -132,7 +174,7 @@ class StationServices:
         row = seal_record(record, self.identity, self.outbox)
         if self.uploader is not None:
             self.uploader.notify()
-        return ReceiptSlip(enrolment_number(record), row.packet_id, record.station_id, record.created_at)
+        return ReceiptSlip(enrolment_number(row.packet_id), row.packet_id, record.station_id, record.created_at)
 
     # -- capture devices ------------------------------------------------------------------------
 
@@ -193,16 +235,15 @@ class StationServices:
             return []
         return [line for line in text if not _is_traffic(line)][-lines:]
 
-    def export_diagnostics(self, folder: Path, reports: list[DeviceReport]) -> Path:
-        """Write a diagnostic report under ``folder``: the device reports and the logs, nothing of a citizen.
+    def export_diagnostics(self, drive: RemovableDrive, reports: list[DeviceReport]) -> Path:
+        """Write a diagnostic report onto ``drive``: the device reports and the logs, nothing of a citizen.
 
         Left out on purpose: device traffic lines (they carry fingerprint images and chip
         exchanges in hex) and the outbox's packets.  What remains is device identities,
-        self-tests, warnings and errors.
+        self-tests, warnings and errors.  A failed write raises the
+        :class:`station.removable.DriveError` that says what happened to the drive.
         """
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = folder / f"diagnostic-{self.config.station_id}-{stamp}"
-        target.mkdir(parents=True, exist_ok=False)
         status = self.outbox.status()
         document = {
             "station": self.config.station_id, "simulated": self.devices.config.simulated,
@@ -211,11 +252,17 @@ class StationServices:
             "outbox": {"counts": {str(k): v for k, v in status.counts.items()}, "free_bytes": status.free_bytes,
                        "oldest_pending": status.oldest_pending.isoformat() if status.oldest_pending else None},
         }
-        (target / "devices.json").write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
+        files = {"devices.json": json.dumps(document, indent=2, ensure_ascii=False)}
         for log_file in sorted(self.config.log_dir.glob(f"{LOG_FILE_NAME}*")):
             lines = log_file.read_text(encoding="utf-8", errors="replace").splitlines()
-            kept = [line for line in lines if not _is_traffic(line)]
-            (target / log_file.name).write_text("\n".join(kept) + "\n", encoding="utf-8")
+            files[log_file.name] = "\n".join(line for line in lines if not _is_traffic(line)) + "\n"
+        if not drive.writable:
+            raise DriveReadOnly(f"{drive.mount_point} is mounted read-only", drive=drive)
+        target = drive.mount_point / f"diagnostic-{self.config.station_id}-{stamp}"
+        with writing_to(drive):  # everything is read from the station first: what fails now is the drive
+            target.mkdir(exist_ok=False)
+            for name, text in files.items():
+                (target / name).write_text(text, encoding="utf-8")
         log.info("diagnostic report exported to %s", target)
         return target
 
@@ -230,8 +277,33 @@ class StationServices:
             self.uploader.notify()
         return count
 
-    def export_outbox(self, folder: Path) -> list[str]:
-        return self.outbox.export(folder)
+    def removable_drives(self) -> list[RemovableDrive]:
+        """The USB drives an export may go to (:func:`station.removable.find_removable_drives`)."""
+        return self._drives()
+
+    def export_outbox(self, drive: RemovableDrive) -> DriveExport:
+        """Copy every enrolment the registry has not acknowledged onto ``drive``, sealed as in the outbox.
+
+        They go into a folder named after the station and the day, which ``enrol receiver import``
+        reads as it is; they stay in the outbox until their receipt arrives.  A drive too small is
+        refused before anything is copied; any failed write raises the
+        :class:`station.removable.DriveError` that says what happened, and the outbox loses nothing.
+        """
+        waiting = self.outbox.list(*NOT_CONFIRMED)
+        if not waiting:
+            return DriveExport(drive, None, [])
+        if not drive.writable:
+            raise DriveReadOnly(f"{drive.mount_point} is mounted read-only", drive=drive)
+        needed = sum(row.size + FILE_SLACK_BYTES for row in waiting)
+        with writing_to(drive):
+            free = shutil.disk_usage(drive.mount_point).free
+            if free < needed:
+                raise DriveFull(f"{needed // 2**20} MiB to copy, {free // 2**20} MiB free on {drive.mount_point}",
+                                drive=drive)
+            folder = export_folder(drive, self.config.station_id, datetime.now().astimezone())
+            exported = self.outbox.export(folder)
+        log.info("%d packet(s) exported to %s (%s)", len(exported), folder, drive.device)
+        return DriveExport(drive, folder, exported)
 
     # -- receipt --------------------------------------------------------------------------------
 
@@ -290,18 +362,22 @@ def open_services(config: StationConfig, devices: StationDevices, *, upload: boo
     if upload:
         uploader = make_uploader(config, outbox, identity)
         uploader.start()
+    drives = (lambda: [simulated_drive(config)]) if config.simulated else None
     return StationServices(config, devices, trust=trust, identity=identity, outbox=outbox,
-                         officer=guards["officer"], technician=guards["technician"], uploader=uploader)
+                         officer=guards["officer"], technician=guards["technician"], uploader=uploader,
+                         drives=drives)
 
 
-def enrolment_number(record: EnrolmentRecord) -> str:
-    """The number the citizen quotes: station, local date, and the packet id's first 8 hex digits.
+def simulated_drive(config: StationConfig) -> RemovableDrive:
+    """The simulated station's USB drive, always inserted: the folder :data:`SIMULATED_DRIVE` of its data directory.
 
-    Unique in practice (2**32 per station and day) and short enough to read over the phone; the
-    QR code on the receipt carries the whole packet id.
+    Only the simulated station has it, and only it: a demo never writes to a developer's own stick,
+    and the tests do not depend on what the machine running them has plugged in.
     """
-    local = record.created_at.astimezone()
-    return f"{record.station_id}-{local:%y%m%d}-{record.packet_id.hex[:8].upper()}"
+    folder = config.data_dir / SIMULATED_DRIVE
+    folder.mkdir(parents=True, exist_ok=True)
+    return RemovableDrive(folder, "simulated USB drive", "simulated", writable=True,
+                          free_bytes=shutil.disk_usage(folder).free, simulated=True)
 
 
 def _yymmdd(ddmmyyyy: str) -> str:

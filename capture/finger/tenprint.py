@@ -8,10 +8,13 @@ best attempt is kept and flagged *forced*, as national systems do, so the regist
 print that matches an already accepted finger is never kept.
 
 The session is UI-independent and blocking: the kiosk runs :meth:`TenPrintSession.run` in a
-worker thread and receives :class:`Prompt` / :class:`AttemptResult` events through the
-``listener`` callback (which must not block).  Setting ``cancel`` stops it within one poll of the
-scanner.  A device error propagates to the caller; the fingers already accepted stay in the
-session, and calling :meth:`run` again with a working scanner continues where it stopped.
+worker thread and receives :class:`Prompt` / :class:`AttemptResult` / :class:`Forced` /
+:class:`LiftFinger` events through the ``listener`` callback (which must not block).  Each
+attempt ends with the finger lifted: the next prompt comes only once the sensor is free (or after
+``lift_timeout_s``), so a print is never taken twice from one placement.  Setting ``cancel``
+stops it within one poll of the scanner.  A device error propagates to the caller; the fingers
+already accepted stay in the session, and calling :meth:`run` again with a working scanner
+continues where it stopped.
 """
 
 from __future__ import annotations
@@ -104,12 +107,14 @@ class Prompt:
 
 @dataclass(frozen=True)
 class AttemptResult:
-    """Event: an attempt was judged."""
+    """Event: an attempt was judged.  ``pixels`` is the impression as the scanner took it, so that
+    the citizen sees what the scanner saw (a smudge, half a finger, the wrong finger)."""
 
     position: FingerPosition
     attempt: int
     report: QualityReport
     accepted: bool
+    pixels: np.ndarray
     duplicate_of: FingerPosition | None = None
 
 
@@ -122,7 +127,16 @@ class Forced:
     attempts: int
 
 
-Event = Prompt | AttemptResult | Forced
+@dataclass(frozen=True)
+class LiftFinger:
+    """Event: the attempt is over but the finger still lies on the sensor; the session waits for it
+    to leave (at most ``lift_timeout_s``), and the next :class:`Prompt` (or the end of :meth:`run`)
+    says that it did.  Not sent when the finger was lifted before the wait began."""
+
+    position: FingerPosition
+
+
+Event = Prompt | AttemptResult | Forced | LiftFinger
 
 
 @dataclass
@@ -217,7 +231,7 @@ class TenPrintSession:
         attempts: list[Attempt] = []
         best: _Candidate | None = None
         feedback: str | None = None
-        while len(attempts) < policy.max_attempts:
+        while True:
             number = len(attempts) + 1
             self._listener(Prompt(position, number, feedback))
             image = self._take(scanner, cancel)
@@ -226,21 +240,31 @@ class TenPrintSession:
             duplicate = self._matching_finger(position, signal) if report.score > 0 else None
             attempts.append(Attempt(report.score, tuple(p.reason for p in report.problems), image.captured_at,
                                     duplicate))
+            accepted = False
             if duplicate is not None:
                 feedback = DUPLICATE_FEEDBACK
-                self._listener(AttemptResult(position, number, report, False, duplicate_of=duplicate))
+                self._listener(AttemptResult(position, number, report, False, image.pixels, duplicate_of=duplicate))
             else:
                 if best is None or report.score > best.score:
                     best = _Candidate(image.pixels, image.ppi, report.score, image.device, image.captured_at, signal)
                 accepted = report.score >= policy.threshold_for(position)
                 if accepted:
                     self._accept(position, best, attempts, forced=False)
-                self._listener(AttemptResult(position, number, report, accepted))
+                self._listener(AttemptResult(position, number, report, accepted, image.pixels))
                 feedback = report.feedback
-            self._wait_for_lift(scanner, cancel)
+            last = not accepted and len(attempts) >= policy.max_attempts
+            if last:
+                # Settled before the lift: the citizen learns the outcome while still at the scanner.
+                self._settle(position, best, attempts)
+            self._wait_for_lift(position, scanner, cancel)
             with self._lock:
-                if position in self._samples or position in self._exceptions:
-                    return
+                declared = position in self._exceptions  # by the officer, while this finger was taken
+            if accepted or last or declared:
+                return
+
+    def _settle(self, position: FingerPosition, best: _Candidate | None, attempts: Sequence[Attempt]) -> None:
+        """After the last attempt without a good print: keep the best one, flagged forced; when every
+        attempt was another finger there is nothing to keep and the officer must decide."""
         if best is None:
             with self._lock:
                 self._unresolved.add(position)
@@ -265,16 +289,23 @@ class TenPrintSession:
             # Outside the try: a timeout here is the device failing mid-capture, not a late finger.
             return scanner.capture(cancel=cancel)
 
-    def _wait_for_lift(self, scanner: FingerprintScanner, cancel: threading.Event) -> None:
-        """Wait until the finger leaves the sensor, so the next attempt is a new placement."""
+    def _wait_for_lift(self, position: FingerPosition, scanner: FingerprintScanner, cancel: threading.Event) -> None:
+        """Wait until the finger leaves the sensor, so the next attempt is a new placement.  The
+        citizen is told (:class:`LiftFinger`) only when the finger is still there: one who lifted at
+        once never sees the instruction flash by."""
+        if not scanner.finger_present():
+            return
+        self._listener(LiftFinger(position))
         deadline = self.policy.lift_timeout_s
         waited = 0.0
-        while scanner.finger_present():
+        while True:
             if cancel.wait(scanner.poll_interval_s):
                 raise Cancelled("cancelled while waiting for the finger to be lifted")
             waited += scanner.poll_interval_s
             if waited >= deadline:
                 log.info("finger still on the sensor after %.0f s; continuing", deadline)
+                return
+            if not scanner.finger_present():
                 return
 
     def _matching_finger(self, position: FingerPosition, signal: sequence.RidgeSignal) -> FingerPosition | None:

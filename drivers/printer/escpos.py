@@ -30,6 +30,7 @@ class PrinterError(DeviceError):
     """The printer refused the job or ran out of paper; the receipt is then shown on screen only."""
 
     citizen_message = N_("The receipt could not be printed. Please write down your enrolment number.")
+    officer_hint = N_("Check the printer's paper and cover. The enrolment is saved either way.")
     technician_hint = "Check the printer's paper, cover and cable, then run `enrol diag`."
 
 

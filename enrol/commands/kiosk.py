@@ -56,6 +56,9 @@ def has_display() -> bool:
 def _kiosk(args: argparse.Namespace, config: StationConfig) -> int:
     if not has_display():
         return _without_display()
+    from kiosk.ui.boot import tune_malloc
+
+    tune_malloc()  # before any thread starts: see there
     with bring_up(config, simulate=args.sim) as devices:
         if devices.simulation is None:
             return _run(config, devices, args, receiver_url=None)

@@ -6,6 +6,9 @@
   shows the warning, and after the wipe clears every screen and returns to the welcome screen.
 * A device fault shows the error screen and keeps the session; retry returns to the screen that
   failed, which resumes (the ten-print keeps its accepted fingers).
+* An unexpected exception anywhere (a Kivy callback, a job's result, a worker thread) is
+  *contained* (:meth:`KioskApp.contain`): logged with its traceback, the citizen's data wiped, the
+  "sorry" screen shown, the count on the officer's screen raised; the process lives on.
 * The language and the high-contrast option are app properties that every ``.kv`` rule reads, so
   switching them redraws every screen at once.
 
@@ -16,23 +19,42 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kivy.app import App
+from kivy.base import ExceptionHandler, ExceptionManager
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-from drivers.errors import Cancelled, DeviceError
+from drivers.errors import Cancelled, DeviceError, ExplainedError
 from kiosk import i18n
 from kiosk.session import EnrolmentSession, Inactivity, SessionPolicy, Step
 from kiosk.ui.jobs import Jobs
 from station.services import StationServices
 
 log = logging.getLogger(__name__)
+
+
+class _Containment(ExceptionHandler):
+    """Kivy's hook for exceptions that reach its main loop: every one is contained, none stops the kiosk
+    (except the interpreter being asked to exit)."""
+
+    def __init__(self, app: KioskApp) -> None:
+        super().__init__()
+        self._app = app
+
+    def handle_exception(self, inst: BaseException) -> int:
+        if isinstance(inst, KeyboardInterrupt | SystemExit):
+            return ExceptionManager.RAISE
+        self._app.contain(inst)
+        return ExceptionManager.PASS
 
 HERE = Path(__file__).parent
 #: screen name -> (module, class); the enrolment screens first, in the session's step order.
@@ -48,7 +70,15 @@ SCREENS: dict[str, tuple[str, str]] = {
     "error": ("kiosk.ui.error", "ErrorScreen"),
     "technician": ("kiosk.ui.technician", "TechnicianScreen"),
     "officer": ("kiosk.ui.officer", "OfficerScreen"),
+    "sorry": ("kiosk.ui.sorry", "SorryScreen"),
 }
+SIDE_SCREENS = ("officer", "technician", "sorry")
+"""Screens outside the enrolment (the session is on its welcome step): they return to the welcome
+screen after the inactivity time too."""
+SETTLE_S = 0.4
+"""Touches in the first moments after a screen or dialog appears are ignored: a double tap on
+"Continue" (two taps ~120 ms apart) must not also press the button that appears under the finger
+on the next screen (it skipped the review), and nobody can read a screen in less time."""
 STEP_SCREENS = {Step.WELCOME: "welcome", Step.IDENTIFY: "identify", Step.PERSONAL_DATA: "personal_data",
                 Step.FACE: "face", Step.FINGERS: "fingers", Step.REVIEW: "review", Step.CONSENT: "consent",
                 Step.RECEIPT: "receipt"}
@@ -71,6 +101,10 @@ class KioskApp(App):
     step = NumericProperty(0)
     """The session's step shown by the step indicator (-1 on the technician / officer screens)."""
     station_id = StringProperty("")
+    officer = StringProperty("")
+    """Who unlocked the officer's actions for the enrolment in progress (shown in the header)."""
+    faults = NumericProperty(0)
+    """Unexpected faults contained since the kiosk started (shown on the officer's screen)."""
     sim_hint = StringProperty("")
     """On the simulated station, what the demo card on the reader holds (shown on the identify screen)."""
     c_bg = ListProperty(NORMAL["bg"])
@@ -86,8 +120,8 @@ class KioskApp(App):
     c_bad = ListProperty(NORMAL["bad"])
 
     def __init__(self, services: StationServices, policy: SessionPolicy, *, language: str = "vi",
-                 high_contrast: bool = False, countdown_s: float = 2.0, export_dir: Path | None = None,
-                 **kwargs: Any) -> None:
+                 high_contrast: bool = False, countdown_s: float = 2.0,
+                 settle_s: float = SETTLE_S, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.title = "Enrolment station"
         self.services = services
@@ -95,12 +129,16 @@ class KioskApp(App):
         self.session.finger_listeners.append(self._finger_event)
         self.jobs = Jobs()
         self.countdown_s = countdown_s
-        self.export_dir = export_dir or services.config.data_dir / "exports"
         self.station_id = policy.station_id
         self._initial_language = language
         self._initial_contrast = high_contrast
         self._warning: Any = None
         self._tick_event: Any = None
+        self.settle_s = settle_s
+        self._settled_at = 0.0
+        self._swallowed: set[Any] = set()
+        self._containment = _Containment(self)
+        self._containing = False
 
     # -- building ------------------------------------------------------------------------------
 
@@ -113,12 +151,18 @@ class KioskApp(App):
             manager.add_widget(screen_class(name=name))
         self.set_language(self._initial_language)
         self.set_high_contrast(self._initial_contrast)
-        Window.bind(on_touch_down=self._any_touch, on_key_down=self._any_key)
+        Window.bind(on_touch_down=self._any_touch, on_touch_move=self._swallowed_move, on_touch_up=self._swallowed_up,
+                    on_key_down=self._any_key, children=lambda *_args: self.settle())
+        ExceptionManager.add_handler(self._containment)
+        self._thread_hook = threading.excepthook
+        threading.excepthook = self._thread_failed
         Window.clearcolor = self.c_bg
         self._tick_event = Clock.schedule_interval(self.tick, 1.0)
         return manager
 
     def on_stop(self) -> None:
+        ExceptionManager.remove_handler(self._containment)
+        threading.excepthook = self._thread_hook
         self.jobs.cancel_all()
         self.session.wipe()
         self.jobs.join(5.0)
@@ -139,6 +183,21 @@ class KioskApp(App):
             setattr(self, f"c_{name}", colour)
         Window.clearcolor = self.c_bg
 
+    def officer_action(self, action: Callable[[], None]) -> None:
+        """Run ``action``, one of the officer's (declare a finger, take the photo now, manual ID,
+        cancel): at once when the officer unlocked this enrolment already, else after their PIN.
+        The session checks again itself; this only asks for the PIN at the right moment."""
+        if self.session.officer:
+            action()
+            return
+        from kiosk.ui.widgets import PinDialog
+
+        def unlocked() -> None:
+            self.officer = self.session.officer
+            action()
+
+        PinDialog(i18n._("Officer PIN"), self.session.unlock_officer, unlocked).open()
+
     def screen(self, name: str) -> Any:
         return self.root.get_screen(name)
 
@@ -146,6 +205,7 @@ class KioskApp(App):
         """Show screen ``name``; the step indicator follows the session."""
         self.step = int(self.session.step) if name in STEP_SCREENS.values() else -1
         if self.root.current != name:
+            self.settle()
             self.root.current = name
             # Without an animation there is nothing to wait for: finish the switch in this frame, so
             # that the new screen takes touches at once (a pending switch leaves both screens half-active).
@@ -161,19 +221,69 @@ class KioskApp(App):
         """Show the error screen for ``error``; the session (and what it captured) is kept."""
         if isinstance(error, Cancelled):
             return
-        log.warning("fault on %s: %s", return_to, error)
+        hint = error.technician_hint if isinstance(error, ExplainedError) else ""
+        log.warning("fault on %s: %s%s", return_to, error, f" (technician: {hint})" if hint else "")
         if isinstance(error, DeviceError):
             self.session.device_failed(error)  # the officer gets longer before the inactivity wipe
         self.screen("error").show(error, return_to)
         self.go("error")
 
+    def contain(self, error: BaseException) -> None:
+        """An exception nobody handled: log it, wipe the citizen's data, say sorry, keep running.
+
+        A fault while containing (a screen that cannot even be cleared) is logged and the sorry
+        screen still shown: the wipe of the session itself comes first and cannot fail that way.
+        """
+        where = self.root.current if self.root is not None else "start"
+        log.error("unexpected fault on the %s screen; the session is wiped", where, exc_info=error)
+        self.faults += 1
+        if self._containing:
+            return
+        self._containing = True
+        try:
+            self.session.wipe()
+            self.after_wipe()
+        except Exception:
+            log.exception("clearing the screens after the fault failed as well")
+        finally:
+            self._containing = False
+        if self.root is not None:
+            self.go("sorry")
+
+    def _thread_failed(self, args: threading.ExceptHookArgs) -> None:
+        """A thread outside :class:`Jobs` died: contain it on the UI thread."""
+        error = args.exc_value or RuntimeError(f"thread {args.thread} failed")
+        Clock.schedule_once(lambda _dt: self.contain(error), 0)
+
     # -- inactivity and wipe ----------------------------------------------------------------------
 
-    def _any_touch(self, _window: Any, _touch: Any) -> bool:
+    def settle(self) -> None:
+        """A screen or dialog just appeared: ignore touches for ``settle_s`` (see :data:`SETTLE_S`)."""
+        self._settled_at = time.monotonic()
+
+    def accepts_input(self) -> bool:
+        return time.monotonic() - self._settled_at >= self.settle_s
+
+    def _any_touch(self, _window: Any, touch: Any) -> bool:
         self.session.touch()
         if self._warning is not None:
             self._warning.dismiss()
             self._warning = None
+            self._swallowed.add(touch.uid)  # the touch that answers the warning does nothing else
+            return True
+        if not self.accepts_input():
+            self._swallowed.add(touch.uid)
+            return True
+        return False
+
+    def _swallowed_move(self, _window: Any, touch: Any) -> bool:
+        """The moves and the lift of a touch whose press was ignored are ignored too."""
+        return touch.uid in self._swallowed
+
+    def _swallowed_up(self, _window: Any, touch: Any) -> bool:
+        if touch.uid in self._swallowed:
+            self._swallowed.discard(touch.uid)
+            return True
         return False
 
     def _any_key(self, *_args: Any) -> bool:
@@ -185,6 +295,11 @@ class KioskApp(App):
         self.session.touch()
 
     def tick(self, _dt: float = 0.0) -> None:
+        if self.root.current in SIDE_SCREENS and self.session.idle_s() >= self.session.policy.inactivity_wipe_s:
+            # An officer or technician who walked away must not leave their screen to the next citizen.
+            log.info("the %s screen closed after inactivity", self.root.current)
+            self.go("welcome")
+            return
         state = self.session.tick()
         if state is Inactivity.WIPED:
             log.info("session wiped after inactivity")
@@ -200,6 +315,12 @@ class KioskApp(App):
             self._warning.dismiss()
             self._warning = None
 
+    def cancel_enrolment(self) -> None:
+        """The officer cancels (after their PIN): the enrolment ends unsaved, every screen is cleared."""
+        self.session.cancel_enrolment()
+        log.info("enrolment cancelled by the officer %s", self.officer)
+        self.after_wipe()
+
     def finish(self) -> None:
         """The citizen is done (or cancelled): wipe and return to the welcome screen."""
         self.session.finish()
@@ -208,9 +329,16 @@ class KioskApp(App):
     def after_wipe(self) -> None:
         """Stop every job of the old session and clear every screen of what it showed."""
         self.jobs.cancel_all()
+        self.officer = ""
         if self._warning is not None:
             self._warning.dismiss()
             self._warning = None
         for screen in self.root.screens:
-            screen.clear()
+            try:
+                screen.clear()
+            except Exception:  # one broken screen must not keep the others showing the citizen
+                log.exception("clearing the %s screen failed", screen.name)
+        # The next citizen starts as the station is configured, not as the last one left it.
+        self.set_language(self._initial_language)
+        self.set_high_contrast(self._initial_contrast)
         self.go("welcome")

@@ -21,16 +21,19 @@ class ConsentScreen(KioskScreen):
         self._pin = ""
 
     def on_pre_enter(self, *_args: Any) -> None:
-        self.ids.message.text = ""
+        self.say("")
         self.ids.authorise.disabled = False
 
     def clear(self) -> None:
         self.confirmed = False
         self._pin = self.masked = ""
-        self.ids.message.text = ""
+        self.say("")
 
     def toggle(self) -> None:
         self.confirmed = not self.confirmed
+
+    def set_confirmed(self, confirmed: bool) -> None:
+        self.confirmed = confirmed
 
     def key(self, key: str) -> None:
         self._pin = digits_edit(self._pin, key)
@@ -40,21 +43,21 @@ class ConsentScreen(KioskScreen):
         session = self.app.session
         confirmed, pin = self.confirmed, self._pin
         self._pin = self.masked = ""
-        self.ids.message.text = _("Saving the enrolment...")
+        self.say(_("Saving the enrolment..."), "info")
         self.ids.authorise.disabled = True
         self.app.jobs.start("seal", lambda _cancel: session.authorise(confirmed, pin), self._sealed, self._failed)
 
     def _sealed(self, _receipt: ReceiptSlip) -> None:
-        self.ids.message.text = ""
+        self.say("")
         self.ids.authorise.disabled = False
         self.app.show_step()
 
     def _failed(self, error: BaseException) -> None:
         self.ids.authorise.disabled = False
         if isinstance(error, SessionError):
-            self.ids.message.text = _(error.message).format(**error.values)
+            self.say(_(error.message).format(**error.values))
             return
-        self.ids.message.text = ""
+        self.say("")
         self.app.fail(error, "consent")
 
     def back(self) -> None:

@@ -1,5 +1,7 @@
-"""A device fault: what happened in plain words, a hint for the officer, retry.  The session and
-everything captured stay; retry returns to the screen that failed, which resumes."""
+"""A fault the officer can fix: what happened in plain words, which device, what the officer can
+do (plain words: no commands or file names, those stay on the technician screen and in the log),
+retry.  The session and everything captured stay; retry returns to the screen that failed, which
+resumes.  Cancelling the enrolment from here is the officer's decision: it asks first, then the PIN."""
 
 from __future__ import annotations
 
@@ -7,27 +9,32 @@ from typing import Any
 
 from kivy.properties import StringProperty
 
-from drivers.errors import ExplainedError
+from drivers.errors import DeviceError, ExplainedError
 from kiosk.i18n import N_, _
-from kiosk.ui.widgets import KioskScreen
+from kiosk.ui.widgets import ConfirmDialog, KioskScreen
 
 GENERIC = N_("Something went wrong. Please wait for the officer.")
+DEVICES = {"identify": N_("The card reader needs attention"), "face": N_("The camera needs attention"),
+           "fingers": N_("The fingerprint scanner needs attention"), "receipt": N_("The printer needs attention")}
+"""The title, by the screen that failed (each uses one device)."""
+STATION = N_("The station needs attention")
 
 
 class ErrorScreen(KioskScreen):
+    title = StringProperty("")
     message = StringProperty("")
     hint = StringProperty("")
 
     def on_kv_post(self, _base: Any) -> None:
-        self._message_id = ""
+        self._ids = ("", "", "")
         self.return_to = "welcome"
 
     def show(self, error: BaseException, return_to: str) -> None:
+        title = DEVICES.get(return_to, STATION) if isinstance(error, DeviceError) else STATION
         if isinstance(error, ExplainedError):
-            self._message_id = error.citizen_message or GENERIC
-            self.hint = f"{error.technician_hint}\n({error.detail})" if error.technician_hint else error.detail
+            self._ids = (title, error.citizen_message or GENERIC, error.officer_hint)
         else:
-            self._message_id, self.hint = GENERIC, str(error)
+            self._ids = (title, GENERIC, ExplainedError.officer_hint)
         self.return_to = return_to
         self._translate()
 
@@ -38,11 +45,11 @@ class ErrorScreen(KioskScreen):
         self.app.unbind(lang=self._translate)
 
     def _translate(self, *_args: Any) -> None:
-        self.message = _(self._message_id) if self._message_id else ""
+        self.title, self.message, self.hint = (_(text) if text else "" for text in self._ids)
 
     def clear(self) -> None:
-        self._message_id = ""
-        self.message = self.hint = ""
+        self._ids = ("", "", "")
+        self.title = self.message = self.hint = ""
         self.return_to = "welcome"
 
     def retry(self) -> None:
@@ -51,4 +58,7 @@ class ErrorScreen(KioskScreen):
         self.app.go(self.return_to)
 
     def cancel(self) -> None:
-        self.app.finish()
+        """Ask, then the officer's PIN, then the enrolment ends without being saved."""
+        ConfirmDialog(_("Cancel this enrolment? Everything taken so far is deleted and nothing is saved."),
+                      yes_text=_("Yes, cancel the enrolment"), no_text=_("No, keep it"),
+                      on_yes=lambda: self.app.officer_action(self.app.cancel_enrolment)).open()

@@ -1,20 +1,24 @@
 """Face: the live preview with an oval guide coloured by the checks, one instruction, a countdown
 before the auto-capture, the officer's capture button; then the portrait with retake / continue.
 
-The camera's grabber thread keeps only the newest frame; a pump thread takes each new one and
-this screen blits it into a texture on the UI thread at the display's pace (OpenGL only works on
-the main thread).  Analysis runs in the capture job, so a slow analysis slows the judgement, never
-the preview.  The preview is shown mirrored, as a mirror would show the citizen (moving to
-their left moves the picture to the left, which the guidance "move to your left" relies on);
-the captured portrait is shown as it will be printed, not mirrored.
+The camera's grabber thread keeps only the newest frame; a pump thread takes each new one, scales
+it down to the size the preview shows it at, and asks the UI thread to blit it into a texture
+(OpenGL only works on the main thread), which it does on its next frame.  Analysis runs in the
+capture job, so a slow analysis slows the judgement, never the preview.  The preview is shown
+mirrored, as a mirror would show the citizen (moving to their left moves the picture to the left,
+which the guidance "move to your left" relies on); the captured portrait is shown as it will be
+printed, not mirrored.
 """
 
 from __future__ import annotations
 
 import io
 import threading
+from dataclasses import dataclass
 from typing import Any
 
+import cv2
+import numpy as np
 from kivy.clock import Clock
 from kivy.core.image import Image as CoreImage
 from kivy.graphics.texture import Texture
@@ -23,13 +27,43 @@ from kivy.properties import ListProperty, NumericProperty, StringProperty
 from capture.face.checks import FaceAnalyser
 from capture.face.guidance import MESSAGES
 from capture.face.sample import FaceSample
-from drivers.camera.base import Camera, Frame
+from drivers.camera.base import Camera
 from kiosk.i18n import _
 from kiosk.session import SessionError
 from kiosk.ui.portrait import Progress, take_portrait
 from kiosk.ui.widgets import KioskScreen
 
-PREVIEW_HZ = 30.0
+PREVIEW_ROW_ALIGNMENT = 4
+"""Preview widths are a multiple of this, so that each BGR row is a whole number of 4-byte words:
+OpenGL's default unpacking alignment, and Mesa's fast upload path."""
+
+
+@dataclass(frozen=True)
+class PreviewFrame:
+    """A camera frame made ready for the preview texture by the pump thread."""
+
+    sequence: int
+    pixels: np.ndarray
+    """BGR, C-contiguous, at most the preview's size."""
+
+
+def fit_preview(pixels: np.ndarray, box: tuple[int, int]) -> np.ndarray:
+    """``pixels`` scaled down to fit ``box`` (width, height in window pixels), aspect kept.
+
+    The preview widget is far smaller than a 1280 x 720 frame: uploading the whole frame made the UI
+    thread copy and convert 2.7 MB per frame for OpenGL to throw most of it away when drawing.
+    Bilinear, as the texture's own minification (GL_LINEAR) did, so the picture looks as before, at
+    about 1 ms per frame; INTER_AREA at this non-integer ratio took about 10 ms, a third of a core
+    at 30 fps on a 2-core station.  OpenCV releases the GIL while it resizes.  An empty ``box``
+    (the preview not laid out yet) or a larger one leaves the frame as it is.
+    """
+    height, width = pixels.shape[:2]
+    scale = min(box[0] / width, box[1] / height) if box[0] > 0 and box[1] > 0 else 1.0
+    if scale >= 1.0:
+        return pixels
+    size = (max(PREVIEW_ROW_ALIGNMENT, round(width * scale) // PREVIEW_ROW_ALIGNMENT * PREVIEW_ROW_ALIGNMENT),
+            max(1, round(height * scale)))
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_LINEAR)
 
 
 class FaceScreen(KioskScreen):
@@ -42,7 +76,9 @@ class FaceScreen(KioskScreen):
     """Preview frames blitted since the app started (bench/kiosk.py reads it)."""
 
     def on_kv_post(self, _base: Any) -> None:
-        self._frame: Frame | None = None
+        self._preview: PreviewFrame | None = None
+        self._preview_box = (0, 0)
+        """The preview widget's size, for the pump thread (written on the UI thread only)."""
         self._shown_sequence = 0
         self._texture: Texture | None = None
         self._job: threading.Event | None = None
@@ -50,7 +86,10 @@ class FaceScreen(KioskScreen):
         self._guidance_id = ""
         self.pending: FaceSample | None = None
         self._analyser: FaceAnalyser | None = None
-        self._blitter: Any = None
+        self._show_preview = Clock.create_trigger(self._blit)
+        """Fired by the pump for each new frame (Kivy's scheduling is thread-safe): the frame is shown on
+        the UI thread's next frame, neither polled for nor missed between two polls."""
+        self.ids.preview.bind(size=self._preview_resized)
 
     # -- entering and leaving -----------------------------------------------------------------
 
@@ -70,7 +109,7 @@ class FaceScreen(KioskScreen):
     def clear(self) -> None:
         self._stop()
         self.pending = None
-        self._frame = None
+        self._preview = None
         self._texture = None
         self.ids.preview.texture = None
         self.ids.portrait.texture = None
@@ -84,16 +123,14 @@ class FaceScreen(KioskScreen):
         self._guidance_id = MESSAGES["no_face"]
         self._translate()
         self.countdown = ""
+        self._shown_sequence = 0  # a camera opened again counts its frames from 1
         self._job = self.app.jobs.start("portrait", self._work, self._captured, self._failed)
-        self._blitter = Clock.schedule_interval(self._blit, 1.0 / PREVIEW_HZ)
 
     def _stop(self) -> None:
         if self._job is not None:
             self._job.set()
             self._job = None
-        if self._blitter is not None:
-            self._blitter.cancel()
-            self._blitter = None
+        self._show_preview.cancel()
 
     # -- the workers --------------------------------------------------------------------------
 
@@ -114,7 +151,8 @@ class FaceScreen(KioskScreen):
                 pump.join(2.0)
 
     def _pump(self, camera: Camera, stop: threading.Event, cancel: threading.Event) -> None:
-        """Hand every new frame to the UI thread's blitter (only the newest is kept)."""
+        """Scale every new frame to the preview's size and ask the UI thread to show it (only the
+        newest is kept).  The scaling is done here: the UI thread has the whole window to draw."""
         sequence = 0
         while not (stop.is_set() or cancel.is_set()):
             try:
@@ -122,7 +160,8 @@ class FaceScreen(KioskScreen):
             except Exception:  # a stalled or closed camera: the capture job reports it
                 continue
             sequence = frame.sequence
-            self._frame = frame
+            self._preview = PreviewFrame(frame.sequence, fit_preview(frame.pixels, self._preview_box))
+            self._show_preview()
 
     def _progress(self, progress: Progress) -> None:
         """From the capture job: post the analysis to the UI thread."""
@@ -130,16 +169,22 @@ class FaceScreen(KioskScreen):
 
     # -- the UI thread ------------------------------------------------------------------------
 
+    def _preview_resized(self, _image: Any, size: list[float]) -> None:
+        if size[0] > 0 and size[1] > 0:  # hidden while the portrait is shown: keep the last size
+            self._preview_box = (int(size[0]), int(size[1]))
+
     def _blit(self, _dt: float) -> None:
-        frame = self._frame
-        if frame is None or frame.sequence == self._shown_sequence or self.mode != "live":
-            return
-        self._shown_sequence = frame.sequence
-        if self._texture is None or self._texture.size != (frame.width, frame.height):
-            self._texture = Texture.create(size=(frame.width, frame.height), colorfmt="bgr")
+        preview = self._preview
+        if preview is None or preview.sequence == self._shown_sequence or self._job is None or self.mode != "live":
+            return  # nothing new, or a last frame from a pump that is stopping
+        self._shown_sequence = preview.sequence
+        height, width = preview.pixels.shape[:2]
+        if self._texture is None or self._texture.size != (width, height):
+            self._texture = Texture.create(size=(width, height), colorfmt="bgr")
             self._texture.flip_vertical()
             self._texture.flip_horizontal()  # a mirror image: see the module docstring
-        self._texture.blit_buffer(frame.pixels.tobytes(), colorfmt="bgr", bufferfmt="ubyte")
+        # The array itself (a flat view of it, as blit_buffer wants), not a copy of its bytes.
+        self._texture.blit_buffer(preview.pixels.reshape(-1), colorfmt="bgr", bufferfmt="ubyte")
         self.ids.preview.texture = self._texture
         self.ids.preview.canvas.ask_update()
         self.frames_shown += 1
@@ -153,11 +198,10 @@ class FaceScreen(KioskScreen):
             self.guide_colour = app.c_ok
         elif analysis.faces:
             self.guide_colour = app.c_warn
-            app.session.touch()  # somebody is in front of the camera
         else:
             self.guide_colour = app.c_bad
-        if analysis.passed:
-            app.session.touch()
+        if analysis.faces:
+            app.session.face_seen()  # holds the photo step a bounded time only: a face is not a touch
         self._guidance_id = progress.guidance
         self._translate()
         self.countdown = "" if progress.countdown is None else str(int(progress.countdown + 0.999) or "")
@@ -183,8 +227,8 @@ class FaceScreen(KioskScreen):
     # -- buttons ------------------------------------------------------------------------------
 
     def capture_now(self) -> None:
-        """The officer's button: take the latest analysed frame, whatever its checks say."""
-        self._manual.set()
+        """The officer's button: take the latest analysed frame, whatever its checks say (after the PIN)."""
+        self.app.officer_action(self._manual.set)
 
     def retake(self) -> None:
         self.pending = None

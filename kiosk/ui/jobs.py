@@ -1,7 +1,8 @@
 """Worker threads for the kiosk: the UI thread never waits for a device or an analysis.
 
 A job runs ``work(cancel)`` in a daemon thread; its result or its exception reaches the UI thread
-through ``Clock.schedule_once`` (thread-safe), where ``done`` / ``failed`` run.  Every job has its
+through ``Clock.schedule_once`` (thread-safe), where ``done`` / ``failed`` run; a failure with no
+``failed`` is raised there, into the app's containment.  Every job has its
 own cancel event, and :meth:`Jobs.cancel_all` (a session wipe, the app stopping) sets them all and
 starts a new *generation*: results of an older generation are dropped, so a card read that
 finishes after the citizen walked away never puts their name on the next citizen's screen.
@@ -9,14 +10,13 @@ finishes after the citizen walked away never puts their name on the next citizen
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from kivy.clock import Clock
 
-log = logging.getLogger(__name__)
+from drivers.errors import Cancelled
 
 
 class Jobs:
@@ -43,9 +43,7 @@ class Jobs:
             try:
                 result = work(cancel)
             except BaseException as error:  # every failure goes to the screen, none is lost in a thread
-                if failed is None:
-                    log.exception("job %s failed", name)
-                deliver(failed, error)
+                deliver(failed or _unhandled, error)
             else:
                 deliver(done, result)
             finally:
@@ -77,3 +75,10 @@ class Jobs:
     def busy(self) -> int:
         with self._lock:
             return len(self._running)
+
+
+def _unhandled(error: BaseException) -> None:
+    """A job without its own ``failed`` failed: raise it on the UI thread, where the app contains it
+    (:meth:`kiosk.ui.app.KioskApp.contain`).  A cancelled job is no fault."""
+    if not isinstance(error, Cancelled):
+        raise error

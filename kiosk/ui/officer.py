@@ -1,18 +1,39 @@
-"""Officer: the outbox (waiting, uploaded, refused; the oldest waiting packet's age), retry now,
-and export of the packets not yet acknowledged to a USB stick."""
+"""Officer: the enrolments kept on the station (waiting to be sent, received by the registry,
+refused; the oldest waiting one's age), send again now, and the copy of those the registry has not
+confirmed onto a USB drive (:mod:`kiosk.ui.drive_choice`) for a station without network.
+
+Words are the officer's, not the format's: enrolments, the registry, the USB drive.  What goes
+wrong is said in a sentence; its traceback goes to the station log only.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from kivy.clock import Clock
 from kivy.properties import StringProperty
 
-from kiosk.i18n import _
+from drivers.errors import ExplainedError
+from kiosk.i18n import N_, _
+from kiosk.ui.drive_choice import DriveChooser, drive_name
 from kiosk.ui.widgets import KioskScreen
 from station.outbox.store import OutboxStatus, PacketState
+from station.removable import DriveError, RemovableDrive
+from station.services import DriveExport
+
+log = logging.getLogger(__name__)
+
+COPYING = N_("Copying to the USB drive “{name}”...")
+COPIED = N_("{count} enrolment(s) copied to the USB drive “{name}”; they stay on the station until the registry "
+            "confirms them.")
+NOTHING_TO_COPY = N_("Nothing to copy: the registry has confirmed every enrolment.")
+NOTHING_LOST = N_("Nothing was lost: the enrolments stay on the station. Check the drive and try again.")
+COPY_FAILED = N_("The enrolments could not be copied. Nothing was lost: they stay on the station. The details "
+                 "are in the station log.")
+FAILED = N_("That did not work. The details are in the station log.")
 
 
 class OfficerScreen(KioskScreen):
@@ -21,59 +42,91 @@ class OfficerScreen(KioskScreen):
 
     def on_kv_post(self, _base: Any) -> None:
         self._refresher: Any = None
+        self._status: OutboxStatus | None = None
+        self._message: Callable[[], str] = str
+        self.chooser = DriveChooser(self.app, self.ids.drives, self.ids.export, self._export_to, self._say)
 
     def on_pre_enter(self, *_args: Any) -> None:
-        self.message = ""
+        self.clear()
+        self.app.bind(lang=self._translate)
         self.refresh()
         self._refresher = Clock.schedule_interval(lambda _dt: self.refresh(), 5.0)
 
     def on_leave(self, *_args: Any) -> None:
+        self.app.unbind(lang=self._translate)
         if self._refresher is not None:
             self._refresher.cancel()
             self._refresher = None
 
     def clear(self) -> None:
-        self.message = ""
+        self._say(str)
+        self.chooser.clear()
+
+    def _say(self, message: Callable[[], str]) -> None:
+        self._message = message
+        self.message = message()
+
+    def _translate(self, *_args: Any) -> None:
+        self.message = self._message()
+        self.chooser.relabel()
+        if self._status is not None:
+            self._show(self._status)
 
     def refresh(self) -> None:
         self.app.jobs.start("outbox-status", lambda _cancel: self.app.services.outbox_status(), self._show,
                             self._failed)
 
     def _show(self, status: OutboxStatus) -> None:
+        self._status = status
         counts = status.counts
         waiting = counts[PacketState.SEALED] + counts[PacketState.UPLOADING]
-        uploaded = counts[PacketState.ACKNOWLEDGED] + counts[PacketState.PURGED]
+        received = counts[PacketState.ACKNOWLEDGED] + counts[PacketState.PURGED]
         lines = [
             _("Waiting to be sent: {count}").format(count=waiting),
-            _("Uploaded (receipt received): {count}").format(count=uploaded),
+            _("Received by the registry: {count}").format(count=received),
             _("Refused by the registry: {count}").format(count=counts[PacketState.REFUSED]),
         ]
         if status.oldest_pending is not None:
             lines.append(_("Oldest waiting: {age}").format(age=_age(datetime.now(UTC) - status.oldest_pending)))
-        lines.append(_("Free disk space: {free} MiB (enrolment stops below {floor} MiB)").format(
-            free=status.free_bytes // 2**20, floor=status.min_free_bytes // 2**20))
+        lines.append(_("Free space on the station: {free} MB (enrolment stops below {floor} MB)").format(
+            free=status.free_bytes // 10**6, floor=status.min_free_bytes // 10**6))
         self.summary = "\n".join(lines)
 
     def retry(self) -> None:
         self.app.jobs.start("retry", lambda _cancel: self.app.services.retry_uploads(), self._retried, self._failed)
 
     def _retried(self, count: int) -> None:
-        self.message = _("{count} packet(s) will be tried again now.").format(count=count)
+        self._say(lambda: _("{count} enrolment(s) will be sent again now.").format(count=count))
         self.refresh()
 
     def export(self) -> None:
-        folder: Path = self.app.export_dir
-        self.app.jobs.start("export", lambda _cancel: (self.app.services.export_outbox(folder), folder),
-                            self._exported, self._failed)
+        """Find the USB drive, then copy (:class:`DriveChooser` calls :meth:`_export_to`)."""
+        self.chooser.start()
 
-    def _exported(self, result: tuple[list[str], Path]) -> None:
-        exported, folder = result
-        self.message = _("{count} packet(s) copied to {path}; they stay in the outbox until a receipt arrives.").format(
-            count=len(exported), path=folder)
+    def _export_to(self, drive: RemovableDrive) -> None:
+        self._say(lambda: _(COPYING).format(name=drive_name(drive)))
+        self.app.jobs.start("export", lambda _cancel: self.app.services.export_outbox(drive), self._exported,
+                            self._export_failed)
+
+    def _exported(self, result: DriveExport) -> None:
+        self.ids.export.disabled = False
+        if result.packet_ids:
+            self._say(lambda: _(COPIED).format(count=len(result.packet_ids), name=drive_name(result.drive)))
+        else:
+            self._say(lambda: _(NOTHING_TO_COPY))
         self.refresh()
 
+    def _export_failed(self, error: BaseException) -> None:
+        self.ids.export.disabled = False
+        log.warning("export to USB failed: %s", error, exc_info=error)
+        if isinstance(error, DriveError):
+            self._say(lambda: f"{_(error.citizen_message).format(name=drive_name(error.drive))} {_(NOTHING_LOST)}")
+        else:
+            self._say(lambda: _(COPY_FAILED))
+
     def _failed(self, error: BaseException) -> None:
-        self.message = _("Failed: {error}").format(error=error)
+        log.warning("officer screen: %s", error, exc_info=error)
+        self._say(lambda: _(error.citizen_message) if isinstance(error, ExplainedError) else _(FAILED))
 
     def leave(self) -> None:
         self.app.go("welcome")

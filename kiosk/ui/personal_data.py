@@ -25,11 +25,15 @@ class PersonalDataScreen(KioskScreen):
             box.bind(on_release=lambda widget, name=spec.name: self.edit(name))
             self.boxes[spec.name] = box
             self.ids.form.add_widget(box)
-        self.editors = {name: self.ids[name] for name in ("letters", "numbers", "choice")}
+        # Strong references: ``ids`` holds weak proxies, and an editor taken out of the layout
+        # (only the one in use is in it) would be collected, and the next tap on a field that
+        # needs it would raise ReferenceError.
+        self.editors = {name: self.ids[name].__self__ for name in ("letters", "numbers", "choice")}
 
     def on_pre_enter(self, *_args: Any) -> None:
         self.refresh()
-        self.edit(self.editing or "full_name")
+        self.edit(self.editing or "full_name", scroll=False)
+        self.ids.scroll.scroll_y = 1  # the form opens at its top: the citizen reads it from the first field
         self.app.bind(lang=self._relabel)
 
     def on_leave(self, *_args: Any) -> None:
@@ -41,6 +45,7 @@ class PersonalDataScreen(KioskScreen):
             box.flagged = box.selected = False
         self.editing = ""
         self.ids.message.text = self.ids.notes.text = ""
+        self.ids.scroll.scroll_y = 1
 
     def _relabel(self, *_args: Any) -> None:
         self.refresh()
@@ -74,7 +79,7 @@ class PersonalDataScreen(KioskScreen):
             show = problem is not None and (all_fields or (name == self.editing and box.value))
             box.problem = _problem_text(problem) if show and problem else ""
 
-    def edit(self, name: str) -> None:
+    def edit(self, name: str, *, scroll: bool = True) -> None:
         box = self.boxes[name]
         if not box.enabled:
             self.ids.message.text = _("The ID number read from the chip cannot be changed.")
@@ -83,7 +88,8 @@ class PersonalDataScreen(KioskScreen):
         for other, widget in self.boxes.items():
             widget.selected = other == name
         self._show_editor()
-        self.ids.scroll.scroll_to(box, padding=20, animate=False)
+        if scroll:
+            self.ids.scroll.scroll_to(box, padding=20, animate=False)
 
     def _show_editor(self) -> None:
         name = self.editing

@@ -6,6 +6,8 @@ that the photo is being taken.  The kiosk counts down first: once every check pa
 countdown of ``countdown_s`` runs, restarting whenever a check fails; at zero the library's
 :class:`~capture.face.autocapture.AutoCapture` takes the best of the next N passing frames.
 The officer's button takes the latest analysed frame at once, flagged manual (as the library does).
+
+At most :data:`ANALYSIS_HZ` frames are analysed a second, not every frame the camera sends: see there.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ from capture.face.sample import FaceSample
 from drivers.camera.base import Camera
 from drivers.errors import Cancelled
 
+ANALYSIS_HZ = 12.0
+"""The most frames analysed per second.  Analysing every frame of a 30 fps camera kept one of the
+station's two cores busy (about 20 ms a frame), and the live preview, which under software OpenGL
+costs tens of milliseconds of CPU for every frame drawn, needs the other.  Twelve a second still
+follows the citizen's movements within a tenth of a second, and makes the auto-capture's N passing
+frames in a row span about half a second, as this module expects.  Each analysed frame is judged
+by every check exactly as before; only fewer frames are judged (the newest one each time)."""
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -35,20 +45,27 @@ class Progress:
 
 
 def take_portrait(camera: Camera, analyser: FaceAnalyser, *, countdown_s: float, cancel: threading.Event,
-                  manual: threading.Event, on_progress: Callable[[Progress], None]) -> FaceSample:
-    """Analyse the newest frames until the countdown and the auto-capture complete, or the officer's
-    ``manual`` event is set.  Raises :class:`Cancelled` or the camera's DeviceError."""
+                  manual: threading.Event, on_progress: Callable[[Progress], None],
+                  max_rate: float = ANALYSIS_HZ) -> FaceSample:
+    """Analyse the newest frames, at most ``max_rate`` a second, until the countdown and the
+    auto-capture complete, or the officer's ``manual`` event is set.  Raises :class:`Cancelled` or
+    the camera's DeviceError."""
     auto = AutoCapture(analyser.policy.consecutive_frames)
     analyser.detector.reset()
     sequence = 0
     latest: Analysis | None = None
     passing_since: float | None = None
+    due = 0.0
     while True:
         if cancel.is_set():
             raise Cancelled("portrait capture cancelled")
         if manual.is_set() and latest is not None:
             return make_sample(latest, camera.info(), analyser.policy, manual=True)
+        wait = due - time.monotonic()
+        if wait > 0 and cancel.wait(wait):
+            raise Cancelled("portrait capture cancelled")
         frame = camera.latest(newer_than=sequence, timeout=2.0, cancel=cancel)
+        due = time.monotonic() + 1.0 / max_rate
         sequence = frame.sequence
         latest = analyser.analyse(frame.pixels, frame.sequence, frame.captured_at)
         now = time.monotonic()

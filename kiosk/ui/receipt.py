@@ -1,9 +1,11 @@
-"""Receipt: the enrolment number, date, station and a QR code of the packet id; printed on the
-ESC/POS printer when one is configured (in a job), otherwise the citizen reads it off the screen."""
+"""Receipt: the one enrolment number (shown, printed, and all that its QR code holds), the date and
+station, and what happens next (when and where to collect the card); printed on the ESC/POS printer
+when one is configured (in a job), otherwise the citizen reads it off the screen."""
 
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 import qrcode
@@ -11,8 +13,10 @@ from kivy.core.image import Image as CoreImage
 from kivy.properties import StringProperty
 
 from kiosk.i18n import N_, _
-from kiosk.slip import render_slip, slip_lines
+from kiosk.slip import collection_notice, render_slip, slip_lines
 from kiosk.ui.widgets import KioskScreen
+
+log = logging.getLogger(__name__)
 
 PRINTING = N_("Printing your receipt...")
 PRINTED = N_("Your receipt has been printed. Please take it.")
@@ -22,6 +26,8 @@ PRINT_FAILED = N_("The receipt could not be printed. Please write down your enro
 
 class ReceiptScreen(KioskScreen):
     status = StringProperty("")
+    collection = StringProperty("")
+    """When and where to collect the card, in the language shown."""
 
     def on_kv_post(self, _base: Any) -> None:
         self._status_id = ""
@@ -33,10 +39,13 @@ class ReceiptScreen(KioskScreen):
             return
         self._status_id = PRINTING
         self._fill()
-        self.ids.qr.texture = _qr_texture(receipt.packet_id)
-        self.app.jobs.start("print", lambda _cancel: self.app.services.print_slip(render_slip(receipt),
-                                                                                  receipt.packet_id),
-                            self._printed, self._print_failed)
+        self.ids.qr.texture = _qr_texture(receipt.enrolment_number)
+        collection = self.collection  # the slip is printed in the language shown as it started
+
+        def print_slip(_cancel: Any) -> bool:
+            return self.app.services.print_slip(render_slip(receipt, collection), receipt.enrolment_number)
+
+        self.app.jobs.start("print", print_slip, self._printed, self._print_failed)
 
     def on_leave(self, *_args: Any) -> None:
         self.app.unbind(lang=self._fill)
@@ -45,21 +54,23 @@ class ReceiptScreen(KioskScreen):
         self.ids.number.text = self.ids.details.text = ""
         self.ids.qr.texture = None
         self._status_id = ""
-        self.status = ""
+        self.status = self.collection = ""
 
     def _fill(self, *_args: Any) -> None:
         receipt = self.app.session.receipt
         if receipt is None:
             return
         self.ids.number.text = receipt.enrolment_number
-        self.ids.details.text = "\n".join(f"{label}: {value}" for label, value in slip_lines(receipt)[1:3])
+        self.ids.details.text = "\n".join(f"{label}: {value}" for label, value in slip_lines(receipt)[1:])
+        self.collection = collection_notice(self.app.services.config.kiosk, self.app.lang)
         self.status = _(self._status_id) if self._status_id else ""
 
     def _printed(self, printed: bool) -> None:
         self._status_id = PRINTED if printed else NO_PRINTER
         self._fill()
 
-    def _print_failed(self, _error: BaseException) -> None:
+    def _print_failed(self, error: BaseException) -> None:
+        log.warning("the receipt could not be printed", exc_info=error)
         self._status_id = PRINT_FAILED
         self._fill()
 

@@ -1,21 +1,30 @@
 """Technician: the device list with self-tests (the same diagnosis as ``enrol diag``), a live test
 capture per device with its picture and quality, the recent log, and the diagnostic report export
-(device data and logs without device traffic: nothing of a citizen)."""
+(device data and logs without device traffic: nothing of a citizen) onto a USB drive, chosen as on
+the officer's screen (:mod:`kiosk.ui.drive_choice`)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from kivy.graphics.texture import Texture
 from kivy.properties import StringProperty
 
 from drivers.device import DeviceKind
-from kiosk.i18n import _
+from kiosk.i18n import N_, _
+from kiosk.ui.drive_choice import DriveChooser, drive_name
+from kiosk.ui.textures import image_texture
 from kiosk.ui.widgets import KioskScreen
 from station.diagnostics import KIND_LABELS, STATUS_LABELS, DeviceReport, Status
+from station.removable import DriveError, RemovableDrive
 from station.services import LiveTestResult
+
+log = logging.getLogger(__name__)
+
+REPORT_WRITTEN = N_("Diagnostic report written to the USB drive “{name}”, folder {folder}.")
+REPORT_NOT_WRITTEN = N_("The report was not written completely. Check the drive and try again.")
 
 
 class TechnicianScreen(KioskScreen):
@@ -24,6 +33,7 @@ class TechnicianScreen(KioskScreen):
 
     def on_kv_post(self, _base: Any) -> None:
         self.reports: list[DeviceReport] = []
+        self.chooser = DriveChooser(self.app, self.ids.drives, self.ids.export, self._export_to, self._say)
 
     def on_pre_enter(self, *_args: Any) -> None:
         self.message = self.test_result = ""
@@ -34,6 +44,7 @@ class TechnicianScreen(KioskScreen):
     def clear(self) -> None:
         self.message = self.test_result = ""
         self.ids.test_image.texture = None
+        self.chooser.clear()
 
     def run_self_tests(self) -> None:
         self.ids.devices.text = _("Testing the devices...")
@@ -64,7 +75,7 @@ class TechnicianScreen(KioskScreen):
 
     def _tested(self, result: LiveTestResult) -> None:
         self.test_result = f"{result.kind}: {result.quality}\n{result.detail}"
-        self.ids.test_image.texture = _texture(result.image) if result.image is not None else None
+        self.ids.test_image.texture = image_texture(result.image) if result.image is not None else None
 
     def show_log(self) -> None:
         self.app.jobs.start("log", lambda _cancel: self.app.services.recent_log(60), self._log, self._job_failed)
@@ -73,13 +84,30 @@ class TechnicianScreen(KioskScreen):
         self.ids.log.text = "\n".join(lines)
 
     def export(self) -> None:
-        folder: Path = self.app.export_dir
-        self.message = _("Writing the report...")
-        self.app.jobs.start("export", lambda _cancel: self.app.services.export_diagnostics(folder, self.reports),
-                            self._exported, self._job_failed)
+        """Find the USB drive, then write (:class:`DriveChooser` calls :meth:`_export_to`)."""
+        self.chooser.start()
 
-    def _exported(self, path: Path) -> None:
-        self.message = _("Diagnostic report written to {path}").format(path=path)
+    def _say(self, message: Callable[[], str]) -> None:
+        self.message = message()
+
+    def _export_to(self, drive: RemovableDrive) -> None:
+        self.message = _("Writing the report...")
+        reports = self.reports
+        self.app.jobs.start("export", lambda _cancel: (drive, self.app.services.export_diagnostics(drive, reports)),
+                            self._exported, self._export_failed)
+
+    def _exported(self, result: tuple[RemovableDrive, Path]) -> None:
+        drive, folder = result
+        self.ids.export.disabled = False
+        self.message = _(REPORT_WRITTEN).format(name=drive_name(drive), folder=folder.name)
+
+    def _export_failed(self, error: BaseException) -> None:
+        self.ids.export.disabled = False
+        if not isinstance(error, DriveError):
+            self._job_failed(error)
+            return
+        log.warning("diagnostic report: %s", error, exc_info=error)
+        self.message = f"{_(error.citizen_message).format(name=drive_name(error.drive))} {_(REPORT_NOT_WRITTEN)}"
 
     def _job_failed(self, error: BaseException) -> None:
         self.message = _("Failed: {error}").format(error=error)
@@ -87,13 +115,3 @@ class TechnicianScreen(KioskScreen):
 
     def leave(self) -> None:
         self.app.go("welcome")
-
-
-def _texture(pixels: np.ndarray) -> Texture:
-    """A texture of a grey (fingerprint) or BGR (camera) image, the right way up."""
-    colorfmt = "luminance" if pixels.ndim == 2 else "bgr"
-    height, width = pixels.shape[:2]
-    texture = Texture.create(size=(width, height), colorfmt=colorfmt)
-    texture.flip_vertical()
-    texture.blit_buffer(np.ascontiguousarray(pixels).tobytes(), colorfmt=colorfmt, bufferfmt="ubyte")
-    return texture

@@ -48,6 +48,12 @@ class KioskScreen(Screen):
     def app(self) -> Any:
         return App.get_running_app()
 
+    def say(self, message: str, tone: str = "bad") -> None:
+        """Show ``message`` (translated already) in the screen's ``message`` label (a ``Status``), in
+        the colour of its meaning: progress ("reading the card") is "info", never the error red."""
+        self.ids.message.text = message
+        self.ids.message.tone = tone
+
 
 class StepIndicator(BoxLayout):
     def __init__(self, **kwargs: Any) -> None:
@@ -170,10 +176,21 @@ class InactivityWarning(ModalView):
     seconds = NumericProperty(0)
 
 
-class MessageDialog(ModalView):
-    """A short message with one button."""
+class ConfirmDialog(ModalView):
+    """A question with two answers; the safe one (``no``, keep going) is the prominent button."""
 
     text = StringProperty("")
+    yes_text = StringProperty("")
+    no_text = StringProperty("")
+
+    def __init__(self, text: str, yes_text: str, no_text: str, on_yes: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text, self.yes_text, self.no_text = text, yes_text, no_text
+        self._on_yes = on_yes
+
+    def confirm(self) -> None:
+        self.dismiss()
+        self._on_yes()
 
 
 class FingerButton(ButtonBehavior, Label):

@@ -52,6 +52,8 @@ class OutboxError(ExplainedError):
     """The outbox cannot take or keep a packet.  Carries a citizen message (gettext id) and a technician hint."""
 
     citizen_message = N_("This station cannot save the enrolment right now. Please wait for the officer.")
+    officer_hint = N_("Nothing already saved is lost. Call the technician before enrolling more citizens on "
+                      "this station.")
     technician_hint = "Check the data directory's disk and permissions, then run `enrol outbox status`."
 
 
@@ -59,6 +61,8 @@ class DiskSpaceLow(OutboxError):
     """Too little free disk space to seal another packet safely: refused *before* the enrolment starts."""
 
     citizen_message = N_("This station's storage is full. Enrolment is paused until the officer frees space.")
+    officer_hint = N_("Connect the station to the network so that the saved enrolments can be sent, or copy "
+                      "them to a USB drive on the officer screen. If it stays full, call the technician.")
     technician_hint = ("Upload or export the outbox (`enrol outbox export DIR`), or free space on the data "
                        "directory's disk; acknowledged packets are purged after the retention period.")
 

@@ -23,6 +23,7 @@ from capture.finger.tenprint import (
     AttemptResult,
     Event,
     Forced,
+    LiftFinger,
     Prompt,
     TenPrintPolicy,
     TenPrintSession,
@@ -104,7 +105,10 @@ class Citizen:
 
     On a prompt it puts down what ``script`` says for (position, attempt): a dict with an optional
     ``finger`` (the position actually presented) and ``render_impression`` options, or
-    :data:`LEFT_OUT`; by default the finger asked for, attempt-numbered.  It lifts after each result.
+    :data:`LEFT_OUT`; by default the finger asked for, attempt-numbered.  It lifts after each result,
+    or - with ``holds`` - only ``lift_delay_s`` after being told to (:class:`LiftFinger`), as a
+    citizen who waits for the screen does; ``free_at_prompt`` records whether the sensor was free
+    at each prompt.
     """
 
     scanner: MemoryScanner
@@ -113,10 +117,15 @@ class Citizen:
     presented: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     on_prompt: Any = None
     """Optional extra reaction to a prompt (called with it before the finger is put down)."""
+    holds: bool = False
+    lift_delay_s: float | None = 0.2
+    """With ``holds``: how long after :class:`LiftFinger` the finger leaves (None: never)."""
+    free_at_prompt: list[bool] = field(default_factory=list)
 
     def __call__(self, event: Event) -> None:
         self.events.append(event)
         if isinstance(event, Prompt):
+            self.free_at_prompt.append(not self.scanner.finger_present())
             if self.on_prompt is not None:
                 self.on_prompt(event)
             key = (int(event.position), event.attempt)
@@ -129,8 +138,13 @@ class Citizen:
             pixels = render_impression(SEED, finger, **SENSOR, **style)
             self.presented[key] = pixels
             self.scanner.place_finger(pixels)
-        elif isinstance(event, (AttemptResult, Forced)):
+        elif isinstance(event, (AttemptResult, Forced)) and not self.holds:
             self.scanner.lift_finger()
+        elif isinstance(event, LiftFinger) and self.lift_delay_s is not None:
+            threading.Timer(self.lift_delay_s, self.scanner.lift_finger).start()
+
+    def kinds(self) -> list[str]:
+        return [type(e).__name__ for e in self.events]
 
     def prompts(self) -> list[tuple[int, int]]:
         return [(int(e.position), e.attempt) for e in self.events if isinstance(e, Prompt)]
@@ -159,6 +173,7 @@ def test_positions_are_taken_in_the_policy_order():
     session, citizen, scanner = _session(order=(MIDDLE, THUMB, INDEX))
     session.run(scanner)
     assert citizen.prompts() == [(3, 1), (1, 1), (2, 1)]
+    assert "LiftFinger" not in citizen.kinds()  # lifted at once: nothing to tell
     assert list(session.samples) == [MIDDLE, THUMB, INDEX]
     assert session.complete and session.remaining() == []
     for position, sample in session.samples.items():
@@ -184,6 +199,9 @@ def test_a_rejected_print_is_retried_with_feedback_in_the_next_prompt():
     first, second = citizen.results()
     assert not first.accepted and first.report.score < 45 and first.report.feedback is not None
     assert second.accepted
+    # Each result shows the citizen the impression it judged, the rejected one too.
+    assert np.array_equal(first.pixels, citizen.presented[(1, 1)])
+    assert np.array_equal(second.pixels, citizen.presented[(1, 2)])
     prompts = [e for e in citizen.events if isinstance(e, Prompt)]
     assert [p.feedback for p in prompts] == [None, first.report.feedback]
     sample = session.samples[THUMB]
@@ -222,6 +240,60 @@ def test_thresholds_can_differ_per_position():
     assert citizen.prompts() == [(1, 1), (2, 1), (2, 2)]  # the thumb's lower bar is met at once
     assert session.samples[THUMB].quality == low and not session.samples[THUMB].forced
     assert len(session.samples[INDEX].attempts) == 2
+
+
+# Lifting the finger ------------------------------------------------------------------------------------
+
+
+def test_a_finger_left_on_the_sensor_is_asked_to_be_lifted_and_the_next_prompt_waits_for_it():
+    session, citizen, scanner = _session({(1, 1): BLURRED})
+    citizen.holds = True
+    session.run(scanner)
+    assert citizen.kinds() == ["Prompt", "AttemptResult", "LiftFinger",  # rejected: lift, then try again
+                               "Prompt", "AttemptResult", "LiftFinger",  # accepted: lift, then the next finger
+                               "Prompt", "AttemptResult", "LiftFinger"]
+    lifts = [e for e in citizen.events if isinstance(e, LiftFinger)]
+    assert [e.position for e in lifts] == [THUMB, THUMB, INDEX]
+    assert citizen.free_at_prompt == [True, True, True]  # never a prompt with the last finger still down
+    assert session.complete
+
+
+def test_a_forced_print_is_announced_before_the_lift():
+    """The citizen learns that the print was kept while still at the scanner, not after walking off."""
+    script = {(1, n): BLURRED for n in (1, 2)}
+    threshold = max(_score(finger=1, attempt=n, **BLURRED) for n in (1, 2)) + 5
+    session, citizen, scanner = _session(script, threshold=threshold, max_attempts=2)
+    citizen.holds = True
+    session.run(scanner)
+    kinds = citizen.kinds()
+    forced_at = kinds.index("Forced")
+    assert kinds[forced_at - 1:forced_at + 3] == ["AttemptResult", "Forced", "LiftFinger", "Prompt"]
+    assert session.samples[THUMB].forced
+
+
+def test_a_finger_never_lifted_holds_the_session_only_until_the_lift_timeout():
+    session, citizen, scanner = _session(order=(THUMB, INDEX), lift_timeout_s=0.1)
+    citizen.holds, citizen.lift_delay_s = True, None
+    started = time.monotonic()
+    session.run(scanner)
+    assert time.monotonic() - started < 5.0
+    assert citizen.prompts() == [(1, 1), (2, 1)] and citizen.free_at_prompt == [True, False]
+
+
+def test_cancel_while_waiting_for_the_lift_keeps_the_accepted_finger():
+    scanner = MemoryScanner()
+    citizen = Citizen(scanner, holds=True, lift_delay_s=None)
+    cancel = threading.Event()
+
+    def listener(event: Event) -> None:
+        citizen(event)
+        if isinstance(event, LiftFinger):
+            threading.Timer(0.1, cancel.set).start()
+
+    session = TenPrintSession(TenPrintPolicy(order=(THUMB, INDEX)), listener)
+    with pytest.raises(Cancelled, match="lifted"):
+        session.run(scanner, cancel)
+    assert set(session.samples) == {THUMB} and session.remaining() == [INDEX]
 
 
 # Exceptions --------------------------------------------------------------------------------------------
@@ -287,6 +359,7 @@ def test_the_same_finger_for_another_position_is_rejected_with_the_duplicate_fee
     session.run(scanner)
     duplicate, right = citizen.results(INDEX)
     assert duplicate.duplicate_of == THUMB and not duplicate.accepted
+    assert np.array_equal(duplicate.pixels, citizen.presented[(2, 1)])  # the thumb, shown as such
     assert duplicate.report.score >= 45  # a good print, rejected only for being the thumb
     assert right.duplicate_of is None and right.accepted
     index_prompts = [e for e in citizen.events if isinstance(e, Prompt) and e.position == INDEX]

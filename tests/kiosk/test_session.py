@@ -1,5 +1,6 @@
 """The enrolment flow without a screen: every step, back and retake, faults, consent, inactivity wipe."""
 
+import dataclasses
 import threading
 from datetime import UTC, datetime
 
@@ -35,7 +36,7 @@ class FakeServices:
         self.sealed = []
         self.pin_results: list[PinCheck] = []
 
-    def read_card(self, access, cancel):
+    def read_card(self, access, cancel, stage=None):
         if self.card_error:
             raise self.card_error
         return IdentityDocument(access.personal_id, DocumentSource.CHIP, dict(CHIP), datetime.now(UTC))
@@ -133,6 +134,7 @@ def test_changes_from_the_chip_are_flagged(session):
 
 def test_form_validation_names_each_problem(session):
     session.start()
+    assert session.unlock_officer("2468").accepted
     session.enter_manually("040095001234")
     assert session.values == {"nationality": "Việt Nam", "personal_id": "040095001234"}
     assert session.set_value("date_of_birth", "31/02/1995").message == "Not a valid date (dd/mm/yyyy)."
@@ -147,6 +149,7 @@ def test_form_validation_names_each_problem(session):
 
 def test_manual_entry_refuses_a_wrong_id_number(session):
     session.start()
+    session.unlock_officer("2468")
     with pytest.raises(SessionError, match="12 digits"):
         session.enter_manually("12345")
     assert session.step is Step.IDENTIFY
@@ -278,3 +281,86 @@ def test_actions_out_of_order_are_refused(session):
     with pytest.raises(SessionError, match="no step to go back"):
         session.back()
     assert isinstance(session.cancel, threading.Event)
+
+
+# -- the officer's actions ---------------------------------------------------------------------------
+
+
+def test_officer_actions_are_refused_until_the_officer_unlocks(session, services):
+    """Manual ID entry, a finger declared missing, a photo taken past the checks and a cancellation
+    need the officer's PIN; a wrong PIN unlocks nothing; one unlock lasts the enrolment only."""
+    session.start()
+    with pytest.raises(SessionError, match="Only the officer"):
+        session.enter_manually("040095001234")
+    assert not session.unlock_officer("1111").accepted and session.officer == ""
+    with pytest.raises(SessionError, match="Only the officer"):
+        session.enter_manually("040095001234")
+    with pytest.raises(SessionError, match="Only the officer"):
+        session.cancel_enrolment()
+    session.back()
+    _to(session, Step.FACE)
+    manual = dataclasses.replace(_face(), manual=True)
+    with pytest.raises(SessionError, match="Only the officer"):
+        session.accept_face(manual)
+    assert session.step is Step.FACE and session.face is None
+    session.accept_face(_face())  # an auto-captured photo needs nobody's PIN
+    with pytest.raises(SessionError, match="Only the officer"):
+        session.declare_exception(FingerPosition.LEFT_INDEX, ExceptionReason.MISSING)
+    assert session.fingers.exceptions == {}
+    assert session.unlock_officer("2468").accepted and session.officer == "officer-7"
+    session.declare_exception(FingerPosition.LEFT_INDEX, ExceptionReason.MISSING)
+    assert FingerPosition.LEFT_INDEX in session.fingers.exceptions
+    session.retake_face()
+    session.accept_face(manual)
+    assert session.face is manual
+    session.cancel_enrolment()
+    assert session.step is Step.WELCOME and session.officer == "" and session.face is None
+    session.start()
+    with pytest.raises(SessionError, match="Only the officer"):
+        session.enter_manually("040095001234")
+
+
+# -- a face is not a touch -------------------------------------------------------------------------
+
+
+def test_a_face_alone_extends_the_photo_step_by_a_bounded_time(session, clock):
+    """A face in view kept an abandoned session alive for ever; now it holds the photo step for
+    ``face_hold_s`` after the last touch, then the warning and the wipe come as usual."""
+    session.policy = dataclasses.replace(session.policy, face_hold_s=30)
+    _to(session, Step.FACE)
+    for _ in range(30):  # a face seen every second, nobody touching
+        clock.now += 1
+        session.face_seen()
+        assert session.tick() is Inactivity.ACTIVE
+    for _ in range(59):
+        clock.now += 1
+        session.face_seen()
+    assert session.tick() is Inactivity.ACTIVE
+    clock.now += 1
+    session.face_seen()
+    assert session.tick() is Inactivity.WARNING
+    clock.now += 30
+    session.face_seen()
+    assert session.tick() is Inactivity.WIPED and session.step is Step.WELCOME
+
+
+def test_a_touch_renews_the_face_hold(session, clock):
+    session.policy = dataclasses.replace(session.policy, face_hold_s=30)
+    _to(session, Step.FACE)
+    clock.now += 30
+    session.face_seen()
+    session.touch()
+    clock.now += 30
+    session.face_seen()  # 30 s after the touch: still within the hold, the clock restarts
+    clock.now += 59
+    assert session.tick() is Inactivity.ACTIVE
+    clock.now += 1
+    assert session.tick() is Inactivity.WARNING
+
+
+def test_a_face_on_another_step_is_no_activity(session, clock):
+    _to(session, Step.FINGERS)
+    clock.now += 89
+    session.face_seen()
+    clock.now += 1
+    assert session.tick() is Inactivity.WIPED

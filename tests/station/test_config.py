@@ -95,3 +95,24 @@ def test_capture_policy_mistakes_are_named(capture, message):
     with pytest.raises(ConfigError) as caught:
         parse_config({"station": {"id": "A"}, "capture": capture})
     assert message in str(caught.value)
+
+
+def test_what_happens_next_is_read_in_both_languages():
+    config = parse_config({"station": {"id": "A"}, "kiosk": {
+        "collection_vi": "Nhận thẻ tại Công an phường\n   Hưng Dũng sau 7 ngày làm việc.",
+        "collection_en": "Collect your card at Hưng Dũng ward police after 7 working days."}})
+    assert config.kiosk.collection_vi == "Nhận thẻ tại Công an phường Hưng Dũng sau 7 ngày làm việc."
+    assert config.kiosk.collection_en.startswith("Collect your card")
+    assert parse_config({"station": {"id": "A"}}).kiosk.collection_vi == ""  # the built-in text, translated
+
+
+@pytest.mark.parametrize(("kiosk", "message"), [
+    ({"collection_vi": 7}, "collection_vi must be a string"),
+    ({"collection_en": "x" * 301}, "collection_en has 301 characters; the receipt has room for 300"),
+    ({"collection": "Nhận thẻ sau 7 ngày"}, "unknown key(s) collection; allowed: "),
+    ({"colection_vi": "Nhận thẻ"}, "unknown key(s) colection_vi"),
+])
+def test_what_happens_next_mistakes_are_named(kiosk, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"station": {"id": "A"}, "kiosk": kiosk})
+    assert message in str(caught.value) and "[kiosk]" in str(caught.value)

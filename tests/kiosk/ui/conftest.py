@@ -89,10 +89,24 @@ class Driver:
     def pump(self, seconds: float = 0.1) -> None:
         end = time.monotonic() + seconds
         while True:
-            self.loop.idle()
+            self.as_main_loop(self.loop.idle)
             if time.monotonic() >= end:
                 return
             time.sleep(0.01)
+
+    @staticmethod
+    def as_main_loop(step) -> None:
+        """Run ``step`` (a frame of the event loop, a touch) with the exception handling of Kivy's
+        own main loop (``EventLoopBase.mainloop``), inside which a real touch is dispatched: an
+        exception goes to the ExceptionManager, where the app contains it, and is raised here only
+        when no handler takes it."""
+        from kivy.base import ExceptionManager
+
+        try:
+            step()
+        except BaseException as error:
+            if ExceptionManager.handle_exception(error) == ExceptionManager.RAISE:
+                raise
 
     def until(self, predicate, timeout: float = 30.0, what: str = "") -> None:
         end = time.monotonic() + timeout
@@ -106,6 +120,8 @@ class Driver:
 
         assert widget.get_root_window() is not None, f"{widget} is not on the screen"
         assert not widget.disabled, f"{widget} is disabled"
+        # A person reads the screen before touching it, and does not touch a dialog that is closing.
+        self.until(lambda: self.app.accepts_input() and not self._dialog_moving(), 5, "the screen to settle")
         from kivy.uix.scrollview import ScrollView
 
         parent = widget.parent
@@ -116,11 +132,21 @@ class Driver:
             self.pump(0.05)
         x, y = widget.to_window(*widget.center)
         touch = UnitTestTouch(x, y)
-        touch.touch_down()
+        self.as_main_loop(touch.touch_down)
         self.pump(0.02)
-        touch.touch_up()
+        self.as_main_loop(touch.touch_up)
         # A ScrollView hands a tap on to its child only after its own timeout (Kivy delays it 0.2 s).
         self.pump(0.4 if isinstance(parent, ScrollView) else 0.05)
+        self.until(lambda: not self._dialog_moving(), 5, "a dialog to open or close")
+
+    def _dialog_moving(self) -> bool:
+        """A dialog is fading in or out (Kivy's ModalView animates ``_anim_alpha`` for 0.1 s)."""
+        from kivy.animation import Animation
+        from kivy.uix.modalview import ModalView
+
+        dialogs = [child for child in self.app.root_window.children if isinstance(child, ModalView)]
+        return any(animation.have_properties_to_animate(dialog)
+                   for animation in list(Animation._instances) for dialog in dialogs)
 
     def screen(self, name: str | None = None):
         return self.app.root.get_screen(name or self.app.root.current)
@@ -173,7 +199,7 @@ def kiosk_app(display, station):
 
     services, simulation, _receiver = station
     policy = SessionPolicy("NA-TEST-01", operator_id="officer-1")
-    app = KioskApp(services, policy, countdown_s=0.5, export_dir=services.config.data_dir / "usb")
+    app = KioskApp(services, policy, countdown_s=0.5)
     app._run_prepare()  # the window and the screens; the tests run the event loop (Driver.pump)
     from hardware_sim.scripted_citizen import ScriptedCitizen
 
@@ -206,8 +232,11 @@ def kiosk(kiosk_app, station):
         driver.pump(0.1)
 
     driver.start = start
+    driver.expected_faults = 0
+    faults = kiosk_app.faults
     start()
     yield driver
+    assert kiosk_app.faults - faults == driver.expected_faults, "the kiosk contained an unexpected fault (see the log)"
     kiosk_app.finish()
     driver.pump(0.1)
     assert kiosk_app.jobs.join(10), "a kiosk job did not stop"

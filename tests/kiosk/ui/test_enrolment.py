@@ -11,13 +11,7 @@ from kiosk.session import Step
 from station.outbox.store import PacketState
 
 from .conftest import CITIZEN, SKIP_PROMPTS
-
-
-def type_digits(kiosk, text: str) -> None:
-    pad = kiosk.screen().ids.pad
-    for char in text:
-        if char.isdigit():
-            kiosk.key(pad, char)
+from .steps import enter_pin, type_digits
 
 
 def _luminance(rgba) -> float:
@@ -98,11 +92,13 @@ def test_complete_enrolment_reaches_the_receiver(kiosk, station):
     kiosk.tap_id("accept")
     assert app.root.current == "fingers" and app.session.face is not None
 
-    # Fingers: two taken by the scripted citizen; the officer declares the thumb bandaged
+    # Fingers: two taken by the scripted citizen; the officer declares the thumb bandaged (PIN first)
     screen = kiosk.screen()
     kiosk.until(lambda: len(app.session.fingers.samples) == 2, 60, "two fingers")
     kiosk.until(lambda: screen.current == FingerPosition.RIGHT_THUMB, 10, "the thumb's prompt")
     kiosk.tap_id("declare")
+    kiosk.shots("fingers_officer_pin")
+    enter_pin(kiosk)
     dialog = app.root_window.children[0]
     kiosk.shots("fingers_exception")
     kiosk.tap(dialog.ids.bandaged)

@@ -10,55 +10,31 @@ from hardware_sim.citizens import make_citizen
 from kiosk.session import Step
 
 from .conftest import CITIZEN
-from .test_enrolment import type_digits
-
-
-def _identify(kiosk) -> None:
-    citizen = make_citizen(CITIZEN)
-    kiosk.tap_id("start")
-    type_digits(kiosk, citizen.personal_id)
-    kiosk.tap_id("birth_date")
-    type_digits(kiosk, f"{citizen.birth_date:%d%m%Y}")
-    kiosk.tap_id("expiry_date")
-    type_digits(kiosk, f"{citizen.expiry_date:%d%m%Y}")
-    kiosk.tap_id("read")
-    kiosk.until(lambda: kiosk.app.root.current == "personal_data", 20, "the chip to be read")
-
-
-def _texts(app) -> str:
-    """Every text on every screen and open dialog of the app."""
-    texts = []
-    for root in [*app.root.screens, *app.root_window.children]:
-        for widget in root.walk():
-            for name in ("text", "value", "title", "hint", "message", "summary", "status"):
-                value = getattr(widget, name, None)
-                if isinstance(value, str):
-                    texts.append(value)
-    return "\n".join(texts)
+from .steps import identify, texts, type_digits_on
 
 
 def test_abandoned_session_is_wiped_from_memory_and_screen(kiosk):
     citizen = make_citizen(CITIZEN)
     app = kiosk.app
     kiosk.start(inactivity_warning_s=1.5, inactivity_wipe_s=4.0)
-    _identify(kiosk)
-    assert citizen.full_name in _texts(app) and citizen.personal_id in _texts(app)
+    identify(kiosk)
+    assert citizen.full_name in texts(app) and citizen.personal_id in texts(app)
     kiosk.until(lambda: app._warning is not None, 5, "the inactivity warning")
     kiosk.pump(0.3)
     kiosk.shots("inactivity_warning")
     kiosk.until(lambda: app.root.current == "welcome", 8, "the wipe")
     assert app.session.step is Step.WELCOME and app.session.document is None and not app.session.values
     kiosk.pump(0.2)
-    texts = _texts(app)
+    shown = texts(app)
     secrets = (citizen.full_name, citizen.personal_id, citizen.place_of_residence, f"{citizen.birth_date:%d/%m/%Y}")
     for secret in secrets:
-        assert secret not in texts, f"{secret!r} still on a screen after the wipe"
+        assert secret not in shown, f"{secret!r} still on a screen after the wipe"
 
 
 def test_warning_answered_keeps_the_session(kiosk):
     app = kiosk.app
     kiosk.start(inactivity_warning_s=1.0, inactivity_wipe_s=6.0)
-    _identify(kiosk)
+    identify(kiosk)
     kiosk.until(lambda: app._warning is not None, 5, "the inactivity warning")
     kiosk.tap(app._warning.ids.still_here)
     kiosk.pump(1.5)
@@ -69,7 +45,7 @@ def test_scanner_unplugged_during_the_fingers_keeps_the_accepted_ones(kiosk, sta
     _services, simulation, _receiver = station
     app = kiosk.app
     kiosk.start(order=(FingerPosition.RIGHT_INDEX, FingerPosition.LEFT_INDEX, FingerPosition.RIGHT_MIDDLE))
-    _identify(kiosk)
+    identify(kiosk)
     kiosk.tap_id("confirm")
     screen = kiosk.screen()
     kiosk.until(lambda: screen.mode == "captured", 40, "the portrait")
@@ -118,7 +94,7 @@ def test_technician_pin_lockout_then_technician_and_officer_screens(kiosk, stati
     kiosk.shots("technician")
     kiosk.tap_id("export")
     kiosk.until(lambda: "diagnostic-" in screen.message, 20, "the export")
-    exported = next(app.export_dir.glob("diagnostic-*"))
+    exported = next(services.removable_drives()[0].mount_point.rglob("diagnostic-*"))
     report = json.loads((exported / "devices.json").read_text())
     assert {device["kind"] for device in report["devices"]} >= {"camera", "fingerprint", "card_reader"}
     citizen = make_citizen(CITIZEN)
@@ -139,7 +115,3 @@ def test_technician_pin_lockout_then_technician_and_officer_screens(kiosk, stati
     kiosk.until(lambda: screen.message, 10, "the export")
     kiosk.tap_id("leave")
 
-
-def type_digits_on(kiosk, pad, text: str) -> None:
-    for char in text:
-        kiosk.key(pad, char)
