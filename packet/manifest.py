@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from drivers.errors import ExplainedError
 
 FORMAT = "vn-enrolment-packet"
@@ -53,6 +51,8 @@ def validate_manifest(manifest: object) -> dict[str, Any]:
     if version != SCHEMA_VERSION:
         raise PacketFormatError(f"manifest schema version {version!r} is not supported (this code reads version "
                                 f"{SCHEMA_VERSION}); update the receiver before accepting this station's packets")
+    import jsonschema  # here, not at the top: ~0.1 s off the kiosk's start, which seals no packet yet
+
     try:
         jsonschema.validate(manifest, manifest_schema())
     except jsonschema.ValidationError as error:

@@ -196,7 +196,7 @@ class KioskApp(App):
             self.officer = self.session.officer
             action()
 
-        PinDialog(i18n._("Officer PIN"), self.session.unlock_officer, unlocked).open()
+        PinDialog(i18n.N_("Officer PIN"), self.session.unlock_officer, unlocked).open()
 
     def screen(self, name: str) -> Any:
         return self.root.get_screen(name)

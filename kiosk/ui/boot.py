@@ -66,8 +66,9 @@ def prepare(*, fullscreen: bool = False, kivy_home: Path | None = None) -> None:
     # No multisample anti-aliasing (Kivy asks for 2 samples by default).  Under software OpenGL
     # (llvmpipe: Xvfb, a station without a GPU driver) it made every frame cost 2-3 times the CPU (an
     # empty 1280 x 800 frame 18 ms instead of 1 ms, a full-window picture 32 ms instead of 11) and
-    # its buffers kept 48 MiB resident.  The kiosk draws text, which is anti-aliased in its own
-    # texture, and rectangles; the face screen's oval guide is a SmoothLine, smooth without it.
+    # its buffers kept 48 MiB resident.  The kiosk draws text, anti-aliased in its own texture, and
+    # rectangles (rounded corners come out a little harder); the face screen's oval guide is a
+    # SmoothLine, smooth without it.
     Config.set("graphics", "multisamples", "0")
     Config.set("kivy", "exit_on_escape", "0")
     # A kiosk has a touchscreen and no mouse: no red multitouch-emulation dots on right clicks.

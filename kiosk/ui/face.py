@@ -73,7 +73,7 @@ class FaceScreen(KioskScreen):
     mode = StringProperty("live")
     """live (preview and analysis) | captured (the portrait, retake or continue)"""
     frames_shown = NumericProperty(0)
-    """Preview frames blitted since the app started (bench/kiosk.py reads it)."""
+    """Preview frames blitted since the app started (bench/kiosk_figures.py reads it)."""
 
     def on_kv_post(self, _base: Any) -> None:
         self._preview: PreviewFrame | None = None
@@ -109,7 +109,6 @@ class FaceScreen(KioskScreen):
     def clear(self) -> None:
         self._stop()
         self.pending = None
-        self._preview = None
         self._texture = None
         self.ids.preview.texture = None
         self.ids.portrait.texture = None
@@ -131,6 +130,7 @@ class FaceScreen(KioskScreen):
             self._job.set()
             self._job = None
         self._show_preview.cancel()
+        self._preview = None  # the last frame, scaled: nothing shows it any more
 
     # -- the workers --------------------------------------------------------------------------
 

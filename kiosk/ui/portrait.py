@@ -45,9 +45,8 @@ class Progress:
 
 
 def take_portrait(camera: Camera, analyser: FaceAnalyser, *, countdown_s: float, cancel: threading.Event,
-                  manual: threading.Event, on_progress: Callable[[Progress], None],
-                  max_rate: float = ANALYSIS_HZ) -> FaceSample:
-    """Analyse the newest frames, at most ``max_rate`` a second, until the countdown and the
+                  manual: threading.Event, on_progress: Callable[[Progress], None]) -> FaceSample:
+    """Analyse the newest frames, at most :data:`ANALYSIS_HZ` a second, until the countdown and the
     auto-capture complete, or the officer's ``manual`` event is set.  Raises :class:`Cancelled` or
     the camera's DeviceError."""
     auto = AutoCapture(analyser.policy.consecutive_frames)
@@ -65,7 +64,7 @@ def take_portrait(camera: Camera, analyser: FaceAnalyser, *, countdown_s: float,
         if wait > 0 and cancel.wait(wait):
             raise Cancelled("portrait capture cancelled")
         frame = camera.latest(newer_than=sequence, timeout=2.0, cancel=cancel)
-        due = time.monotonic() + 1.0 / max_rate
+        due = time.monotonic() + 1.0 / ANALYSIS_HZ
         sequence = frame.sequence
         latest = analyser.analyse(frame.pixels, frame.sequence, frame.captured_at)
         now = time.monotonic()

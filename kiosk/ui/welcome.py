@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiosk.i18n import _
+from kiosk.i18n import N_, _
 from kiosk.session import SessionError
 from kiosk.ui.widgets import KioskScreen, PinDialog
 
@@ -27,8 +27,8 @@ class WelcomeScreen(KioskScreen):
         self.app.set_language(language)
 
     def officer(self) -> None:
-        PinDialog(_("Officer PIN"), self.app.services.check_officer_pin, lambda: self.app.go("officer")).open()
+        PinDialog(N_("Officer PIN"), self.app.services.check_officer_pin, lambda: self.app.go("officer")).open()
 
     def technician(self) -> None:
-        PinDialog(_("Technician PIN"), self.app.services.check_technician_pin,
+        PinDialog(N_("Technician PIN"), self.app.services.check_technician_pin,
                   lambda: self.app.go("technician")).open()

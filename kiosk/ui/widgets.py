@@ -135,7 +135,8 @@ def digits_edit(value: str, key: str, *, date: bool = False, limit: int = 12) ->
 
 
 class PinDialog(ModalView):
-    """Asks for a PIN on the numeric pad; ``check`` runs in a worker (scrypt takes ~50 ms)."""
+    """Asks for a PIN on the numeric pad; ``check`` runs in a worker (scrypt takes ~50 ms).  ``title``
+    is a message id, translated in the ``.kv`` rule so that it follows the language switch."""
 
     title = StringProperty("")
     masked = StringProperty("")

@@ -199,7 +199,7 @@ def kiosk_app(display, station):
 
     services, simulation, _receiver = station
     policy = SessionPolicy("NA-TEST-01", operator_id="officer-1")
-    app = KioskApp(services, policy, countdown_s=0.5)
+    app = KioskApp(services, policy, countdown_s=0.5, settle_s=0.2)  # above the 120 ms of a double tap
     app._run_prepare()  # the window and the screens; the tests run the event loop (Driver.pump)
     from hardware_sim.scripted_citizen import ScriptedCitizen
 

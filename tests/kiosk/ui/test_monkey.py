@@ -4,7 +4,7 @@ enrolments, the garbage collector run between bursts; no exception may reach the
 no screen may be stuck.  The figures are printed.
 
 ``SEEDS`` keeps every seed that once found a fault, so that it stays fixed; add new ones there.
-A longer run: ``MONKEY_EVENTS=20000 make monkey``.
+``make monkey`` runs the touch-every test and a longer random run (``MONKEY_EVENTS``, default 5000).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .monkey import Monkey
 
 SEEDS = [20261201]
 """Seeds of runs that found a fault once (none yet beyond the first run's), and the first run's."""
-EVENTS = int(os.environ.get("MONKEY_EVENTS", "1000"))
+EVENTS = int(os.environ.get("MONKEY_EVENTS", "600"))
 ENROLMENT_SCREENS = {"welcome", "identify", "personal_data", "face", "fingers", "review", "consent", "receipt"}
 SIDE_SCREENS = {"officer", "technician"}
 JARGON = re.compile(r"lsusb|udev|pcscd|systemd|`|\benrol\b|\.toml|packet|outbox|traffic|/dev/|errno|Traceback",
@@ -36,7 +36,9 @@ def policy(kiosk):
                 inactivity_wipe_s=60)
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.skipif(not os.environ.get("KIOSK_TOUCH_EVERY"),
+                    reason="15+ minutes: `make monkey` runs it (KIOSK_TOUCH_EVERY=1); issue 11 note")
+@pytest.mark.timeout(1800)
 def test_every_field_and_button_of_every_screen_is_touched(kiosk, policy):
     monkey = Monkey(kiosk, SEEDS[0])
     untouched = monkey.touch_every(ENROLMENT_SCREENS | SIDE_SCREENS)

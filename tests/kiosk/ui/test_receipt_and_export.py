@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from capture.finger.positions import FingerPosition
+from kiosk.i18n import _
 from station.outbox.store import Outbox, PacketState
 from station.removable import RemovableDrive
 from station.services import SIMULATED_DRIVE
@@ -140,7 +141,8 @@ def test_with_several_drives_the_officer_chooses(kiosk, station, officer, tmp_pa
     kiosk.tap_id("export")
     kiosk.until(lambda: len(officer.ids.drives.children) == 2, 10, "a button per drive")
     buttons = {button.text: button for button in officer.ids.drives.children}
-    assert set(buttons) == {"SÔNG LAM (31.0 GB free)", "BACKUP (31.0 GB free)"}
+    shown = _("{name} ({free} free)")
+    assert set(buttons) == {shown.format(name="SÔNG LAM", free="31.0 GB"), shown.format(name="BACKUP", free="31.0 GB")}
     kiosk.shots("officer_choose_drive")
     kiosk.tap(next(button for text, button in buttons.items() if text.startswith("BACKUP")))
     kiosk.until(lambda: "BACKUP" in officer.message, 10, "the export")
