@@ -64,9 +64,10 @@ def main() -> int:
 def child(smoke: bool = False) -> int:
     os.environ.update({"KIVY_NO_ARGS": "1", "LIBGL_ALWAYS_SOFTWARE": "1", "KIVY_WINDOW": "sdl2",
                        "KIVY_HOME": tempfile.mkdtemp(prefix="kivy-")})
-    from kiosk.ui.boot import tune_malloc
+    from kiosk.ui.boot import hold_gc, tune_malloc
 
     tune_malloc()  # first, as `enrol kiosk` does
+    hold_gc()
     import dataclasses
 
     from capture.finger.tenprint import TenPrintPolicy
@@ -74,7 +75,7 @@ def child(smoke: bool = False) -> int:
     from hardware_sim.citizens import make_citizen
     from hardware_sim.scripted_citizen import ScriptedCitizen
     from kiosk.session import SessionPolicy
-    from kiosk.ui.boot import prepare
+    from kiosk.ui.boot import prepare, release_gc
     from station.bringup import DEVELOPMENT_PINS, bring_up, with_scanner
     from station.config import parse_config
     from station.services import open_services
@@ -96,6 +97,7 @@ def child(smoke: bool = False) -> int:
         order = TenPrintPolicy().order[:2] if smoke else TenPrintPolicy().order
         policy = SessionPolicy("NA-BENCH-01", operator_id="bench-officer", tenprint=TenPrintPolicy(order=order))
         app = KioskApp(services, policy, countdown_s=1.0)
+        app.bind(on_start=lambda *_args: release_gc())  # as `enrol kiosk` does
         app._run_prepare()
         EventLoop.idle()
         print(f"first screen drawn after {time.monotonic() - LAUNCHED:.2f} s")

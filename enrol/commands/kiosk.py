@@ -56,9 +56,10 @@ def has_display() -> bool:
 def _kiosk(args: argparse.Namespace, config: StationConfig) -> int:
     if not has_display():
         return _without_display()
-    from kiosk.ui.boot import tune_malloc
+    from kiosk.ui.boot import hold_gc, tune_malloc
 
     tune_malloc()  # before any thread starts: see there
+    hold_gc()  # until the app has started (_run)
     with bring_up(config, simulate=args.sim) as devices:
         if devices.simulation is None:
             return _run(config, devices, args, receiver_url=None)
@@ -100,12 +101,13 @@ def _run(config: StationConfig, devices: Any, args: argparse.Namespace, *, recei
     policy = SessionPolicy(config.station_id, operator_id=operator,
                            inactivity_warning_s=config.kiosk.inactivity_warning_s,
                            inactivity_wipe_s=config.kiosk.inactivity_wipe_s, tenprint=config.fingers)
-    from kiosk.ui.boot import prepare
+    from kiosk.ui.boot import prepare, release_gc
 
     prepare(fullscreen=args.fullscreen)
     from kiosk.ui.app import KioskApp
 
     app = KioskApp(services, policy, language=config.kiosk.language, high_contrast=config.kiosk.high_contrast)
+    app.bind(on_start=lambda *_args: release_gc())
     simulation = devices.simulation
     if simulation is not None:
         from hardware_sim.scripted_citizen import ScriptedCitizen

@@ -1,43 +1,48 @@
-"""The kiosk process's own settings: the C allocator's, made first, and Kivy's, made before any
-Kivy window module is imported.
+"""The kiosk process's own settings: the C allocator's and the garbage collector's, made first,
+and Kivy's, made before any Kivy window module is imported.
 
-``enrol kiosk`` calls :func:`tune_malloc` before it starts anything (the simulators' threads, the
-services' threads), because glibc applies an arena limit only to threads that allocate after it.
-Kivy reads its configuration when ``kivy.core.window`` is first imported (and creates the window
-then), so the command and the tests call :func:`prepare` next and import :mod:`kiosk.ui.app`
-after.  Kivy's own argument parsing and console log are switched off: the kiosk has its own
-command line and its own logging (``station.logs``).
+``enrol kiosk`` calls :func:`tune_malloc` and :func:`hold_gc` before it starts anything (the
+simulators' threads, the services' threads), because glibc applies an arena limit only to threads
+that allocate after it, and :func:`release_gc` once the app has started.  Kivy reads its
+configuration when ``kivy.core.window`` is first imported (and creates the window then), so the
+command and the tests call :func:`prepare` next and import :mod:`kiosk.ui.app` after.  Kivy's own
+argument parsing and console log are switched off: the kiosk has its own command line and its own
+logging (``station.logs``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 from pathlib import Path
 
 WINDOW_SIZE = (1280, 800)
 """The reference kiosk screen (10.1" 1280 x 800 panels are the common kiosk size)."""
 
-MALLOC_SETTINGS = {"MALLOC_ARENA_MAX": (-8, 2), "MALLOC_MMAP_THRESHOLD_": (-3, 1024 * 1024)}
+MALLOC_SETTINGS = {"MALLOC_ARENA_MAX": (-8, 2), "MALLOC_MMAP_THRESHOLD_": (-3, 2 * 1024 * 1024)}
 """glibc ``mallopt`` parameters (``M_ARENA_MAX``, ``M_MMAP_THRESHOLD`` of ``<malloc.h>``) by the name of
 the environment variable that sets the same, with the kiosk's value; see :func:`tune_malloc`."""
 
 
 def tune_malloc() -> None:
-    """Make glibc's allocator hand the kiosk's large, short-lived buffers back to the system.
+    """Make glibc's allocator keep less of the kiosk's freed memory resident.
 
     The kiosk allocates images in many threads: 2.7 MB camera frames 30 times a second, their grey
-    copies and analysis temporaries, finger images and their quality maps.  With glibc's defaults
-    each thread that allocates gets an arena of its own (up to eight per core), and the size above
-    which a buffer is mapped on its own, and unmapped when freed, rises to the largest buffer freed
-    so far (up to 32 MiB): after the first frames every image is carved out of an arena, whose freed
-    pages stay resident behind the small objects allocated between them.  So: two arenas, and a
-    fixed 1 MiB threshold (fixed, it no longer rises), so that every camera frame is mapped and
-    unmapped.  After a ten-finger enrolment the kiosk keeps about 50 MiB less resident
-    (bench/kiosk_figures.py), for a page fault per 4 KiB of each new frame (well under a
-    millisecond).  A lower threshold saved no more and made the finger code's many 0.1-1 MiB
-    temporaries fault too (40 % more CPU per finger at 256 KiB).  A setting named in the environment
-    (an administrator's ``MALLOC_ARENA_MAX=...``) is left as it is; without glibc nothing is done.
+    copies and analysis temporaries, finger images and their quality and FFT arrays.  With glibc's
+    defaults each thread that allocates gets an arena of its own (up to eight per core), and the
+    size above which a buffer is mapped on its own, and unmapped when freed, rises to the largest
+    buffer freed so far (up to 32 MiB), the size of free memory kept at the top of an arena with it:
+    freed images stay resident in arenas, behind the small objects allocated between them.
+
+    Measured with bench/kiosk_figures.py after a ten-finger enrolment: 442 MiB resident with the
+    defaults, 415 with two arenas, 373 with two arenas and a fixed 2 MiB threshold (fixed, it no
+    longer rises, and an arena's free top is given back from 128 KiB on).  The price of the
+    threshold is CPU: big temporaries (the finger code's 10 MB arrays) come as fresh pages each
+    time, about 2 s more of the station's own processing over an enrolment (6 s -> 8 s, in worker
+    threads; the preview is not slowed).  2 MiB is just under a camera frame and above the finger
+    code's most frequent arrays (2.0 MB).  A setting named in the environment (an administrator's
+    ``MALLOC_ARENA_MAX=...``) is left as it is; without glibc nothing is done.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -47,6 +52,27 @@ def tune_malloc() -> None:
     for variable, (parameter, value) in MALLOC_SETTINGS.items():
         if variable not in os.environ:
             mallopt(parameter, value)
+
+
+def hold_gc() -> None:
+    """Keep Python's cyclic garbage collector off while the kiosk starts (until :func:`release_gc`).
+
+    The start creates some 400 000 objects that live as long as the process (modules, every
+    screen's widgets and bindings), and each full collection on the way walks all of them: half of
+    the time spent building the screens (0.45 of 0.85 s) went to the collector, finding nothing.
+    """
+    gc.disable()
+
+
+def release_gc() -> None:
+    """The app has started: put what exists now out of the collector's way (``gc.freeze``) and switch
+    it on again.  A full collection otherwise took about 200 ms walking those long-lived objects,
+    on whichever thread triggered it, the UI thread's preview included; now it walks only what was
+    made since.  The start leaves almost no garbage behind (the resident size is the same with a
+    collection first), so none is run here: it would hold the first screen up as long.
+    """
+    gc.freeze()
+    gc.enable()
 
 
 def prepare(*, fullscreen: bool = False, kivy_home: Path | None = None) -> None:
