@@ -1,6 +1,7 @@
 """Officer: the enrolments kept on the station (waiting to be sent, received by the registry,
-refused; the oldest waiting one's age), send again now, and the copy of those the registry has not
-confirmed onto a USB drive (:mod:`kiosk.ui.drive_choice`) for a station without network.
+refused; the oldest waiting one's age; the faults the kiosk contained), send again now, and the
+copy of those the registry has not confirmed onto a USB drive (:mod:`kiosk.ui.drive_choice`)
+for a station without network.
 
 Words are the officer's, not the format's: enrolments, the registry, the USB drive.  What goes
 wrong is said in a sentence; its traceback goes to the station log only.
@@ -34,6 +35,8 @@ NOTHING_LOST = N_("Nothing was lost: the enrolments stay on the station. Check t
 COPY_FAILED = N_("The enrolments could not be copied. Nothing was lost: they stay on the station. The details "
                  "are in the station log.")
 FAILED = N_("That did not work. The details are in the station log.")
+FAULTS = N_("Unexpected faults since the station started: {count} (the citizen started again each time; the "
+            "details are in the station log)")
 
 
 class OfficerScreen(KioskScreen):
@@ -90,6 +93,8 @@ class OfficerScreen(KioskScreen):
             lines.append(_("Oldest waiting: {age}").format(age=_age(datetime.now(UTC) - status.oldest_pending)))
         lines.append(_("Free space on the station: {free} MB (enrolment stops below {floor} MB)").format(
             free=status.free_bytes // 10**6, floor=status.min_free_bytes // 10**6))
+        if self.app.faults:
+            lines.append(_(FAULTS).format(count=self.app.faults))
         self.summary = "\n".join(lines)
 
     def retry(self) -> None:

@@ -13,7 +13,7 @@ from hardware_sim.citizens import make_citizen
 from kiosk.session import Step
 
 from .conftest import CITIZEN
-from .steps import identify, texts
+from .steps import enter_pin, identify, texts
 
 
 def test_date_of_birth_and_sex_editors_survive_the_garbage_collector(kiosk):
@@ -51,6 +51,15 @@ def _assert_contained(kiosk, faults_before: int, caplog) -> None:
     kiosk.expected_faults += 1
     kiosk.tap_id("start_again")
     assert app.root.current == "welcome"
+    # The officer sees the count.
+    app.set_language("en")
+    kiosk.tap_id("officer")
+    enter_pin(kiosk)
+    kiosk.until(lambda: app.root.current == "officer", 5, "the officer screen")
+    officer = kiosk.screen()
+    kiosk.until(lambda: f"Unexpected faults since the station started: {app.faults}" in officer.summary, 10,
+                "the count of faults on the officer's screen")
+    kiosk.tap_id("leave")
 
 
 def test_exception_in_a_touch_callback_is_contained(kiosk, monkeypatch, caplog):
