@@ -10,7 +10,13 @@
    TenPrintPolicy's order, review, consent with the officer PIN, receipt), total and without the
    simulated citizen's time (rendering each finger impression) and the countdown before the photo;
 5. resident memory after that enrolment, on the receipt screen, with every device open again: what
-   the station needs at its busiest (models loaded, the record held, packet sealed and uploaded).
+   the station needs at its busiest (models loaded, the record held, packet sealed and uploaded),
+   with the share of the simulated citizen's rendered fingers (the simulators share the process).
+
+The registry's receiver runs as a process of its own (``enrol receiver serve``), as the registry
+is another machine; its memory is not the station's.  Under Xvfb the OpenGL is Mesa's software
+renderer (llvmpipe): its code (libLLVM, swrast_dri) is about 62 MiB of every resident figure, which
+a station with a GPU driver does not map (it maps its GPU driver instead).
 
     .venv/bin/python bench/kiosk_figures.py [--smoke]    (re-runs itself under xvfb-run when there is no display)
 
@@ -22,13 +28,16 @@ waits stay: ~20 s in all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 LAUNCHED = time.monotonic()
@@ -71,7 +80,6 @@ def child(smoke: bool = False) -> int:
     import dataclasses
 
     from capture.finger.tenprint import TenPrintPolicy
-    from enrol.commands.kiosk import LocalReceiver
     from hardware_sim.citizens import make_citizen
     from hardware_sim.scripted_citizen import ScriptedCitizen
     from kiosk.session import SessionPolicy
@@ -81,11 +89,10 @@ def child(smoke: bool = False) -> int:
     from station.services import open_services
 
     data = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
-    config = parse_config({"station": {"id": "NA-BENCH-01", "simulated": True}, "paths": {"data_dir": str(data)}})
-    with bring_up(config, simulate=True) as devices:
+    settings = {"station": {"id": "NA-BENCH-01", "simulated": True}, "paths": {"data_dir": str(data)}}
+    config = parse_config(settings)
+    with bring_up(config, simulate=True) as devices, registry(data, settings) as url:
         devices = with_scanner(devices, "nb1010")
-        receiver = LocalReceiver(devices.config)
-        url = receiver.start()
         station = dataclasses.replace(devices.config, outbox=dataclasses.replace(devices.config.outbox,
                                                                                 receiver_url=url))
         services = open_services(station, devices)
@@ -186,12 +193,56 @@ def child(smoke: bool = False) -> int:
               f"{station_time:.1f} s")
 
         # 5. memory after the enrolment, every device open again
+        resident = rss_with_devices_open(services, devices, drive)
+        simulator = simulated_fingers_mib(seed, order)
         print(f"resident memory after the enrolment ({fingers}), camera + scanner + card reader open: "
-              f"{rss_with_devices_open(services, devices, drive):.0f} MiB")
+              f"{resident:.0f} MiB, of which the simulated citizen's rendered fingers {simulator:.0f} MiB "
+              f"(the station's own {resident - simulator:.0f} MiB)")
         app.stop()
         services.close()
-        receiver.stop()
     return 0
+
+
+@contextlib.contextmanager
+def registry(data: Path, settings: dict) -> Iterator[str]:
+    """The registry's reference receiver (``enrol receiver serve``) in a process of its own, as the
+    registry is another machine: its server, its checks and its store are not the station's memory.
+    It uses the station's development PKI (made by ``bring_up``, under ``data``)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = data / "station.toml"
+    config.write_text("".join(f"[{table}]\n" + "".join(f"{key} = {json.dumps(value)}\n"  # JSON strings are TOML's
+                                                        for key, value in values.items())
+                              for table, values in settings.items()))
+    enrol = Path(sys.executable).with_name("enrol")
+    server = subprocess.Popen([str(enrol), "--config", str(config), "receiver", "serve", "--host", "127.0.0.1",
+                               "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the receiver did not start: {server.stdout.read()[-2000:]}") from None
+                time.sleep(0.1)
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def simulated_fingers_mib(citizen_seed: int, positions: tuple) -> float:
+    """Memory of the simulator's master prints of the fingers it rendered for the citizen (cached:
+    asking for them again costs nothing), the citizen's fingers, not the station's."""
+    from hardware_sim import fingerprints
+
+    return sum(fingerprints.master_print(citizen_seed, int(position)).ridges.nbytes
+               for position in positions) / 2**20
 
 
 class Drive:

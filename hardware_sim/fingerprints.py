@@ -158,14 +158,29 @@ class MasterPrint:
     ``ridges`` is the ridge height in [-1, 1] (+1 on a ridge crest, -1 in a valley);
     ``contact_radius`` is the normalised radius of the contact super-ellipse (1 on its edge);
     ``skin`` is fine, unit-variance skin texture (pores, ridge breaks) used by dryness.
+
+    Only the ridges (a second to grow) are kept; the contact radius and the skin are recomputed
+    on each use from the layout and the saved random state (a few milliseconds, bit for bit the
+    same), so that a cached master costs a third of the memory: the simulator shares the kiosk's
+    process in ``enrol kiosk --sim`` and its memory figures (bench/kiosk_figures.py).
     """
 
     pattern: str
     singular_points: SingularPoints
     placement_centre: tuple[float, float]
     ridges: np.ndarray
-    contact_radius: np.ndarray
-    skin: np.ndarray
+    layout: _Layout
+    skin_state: dict
+
+    @property
+    def contact_radius(self) -> np.ndarray:
+        return _contact_radius(self.layout)
+
+    @property
+    def skin(self) -> np.ndarray:
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = self.skin_state
+        return _unit_noise(rng, self.ridges.shape, 1.0)
 
 
 def _hand_and_finger(position: int) -> tuple[str, str]:
@@ -365,17 +380,14 @@ def master_print(citizen_seed: int, position: int) -> MasterPrint:
     map_x = xx + layout.warp_x(xx, yy).astype(np.float32)
     map_y = yy + layout.warp_y(xx, yy).astype(np.float32)
     ridges = cv2.remap(grown, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    skin = _unit_noise(rng, ridges.shape, 1.0)
-    contact = _contact_radius(layout)
-    for array in (ridges, contact, skin):
-        array.flags.writeable = False
+    ridges.flags.writeable = False
     return MasterPrint(
         pattern=layout.pattern,
         singular_points=singular_points(citizen_seed, position),
         placement_centre=layout.placement_centre,
         ridges=ridges,
-        contact_radius=contact,
-        skin=skin,
+        layout=layout,
+        skin_state=rng.bit_generator.state,
     )
 
 

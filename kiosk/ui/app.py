@@ -36,6 +36,7 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 from drivers.errors import Cancelled, DeviceError, ExplainedError
 from kiosk import i18n
 from kiosk.session import EnrolmentSession, Inactivity, SessionPolicy, Step
+from kiosk.ui.boot import give_back_free_memory
 from kiosk.ui.jobs import Jobs
 from station.services import StationServices
 
@@ -342,3 +343,4 @@ class KioskApp(App):
         self.set_language(self._initial_language)
         self.set_high_contrast(self._initial_contrast)
         self.go("welcome")
+        give_back_free_memory()  # the old session's images and record are garbage now

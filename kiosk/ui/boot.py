@@ -16,6 +16,7 @@ import ctypes
 import gc
 import os
 from pathlib import Path
+from typing import Any
 
 WINDOW_SIZE = (1280, 800)
 """The reference kiosk screen (10.1" 1280 x 800 panels are the common kiosk size)."""
@@ -44,14 +45,35 @@ def tune_malloc() -> None:
     code's most frequent arrays (2.0 MB).  A setting named in the environment (an administrator's
     ``MALLOC_ARENA_MAX=...``) is left as it is; without glibc nothing is done.
     """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (musl, another platform)
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:
         return
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     for variable, (parameter, value) in MALLOC_SETTINGS.items():
         if variable not in os.environ:
             mallopt(parameter, value)
+
+
+def give_back_free_memory() -> None:
+    """Return the allocator's free pages to the system (glibc ``malloc_trim``), when a job that
+    allocated much has ended (a card read, the ten prints, the sealing) and after a wipe.
+
+    The arenas keep freed pages below their top resident until then: 10-20 MiB after the ten
+    prints and again after the sealing (bench/kiosk_figures.py).  It takes 1-3 ms on the worker
+    thread that ends; without glibc nothing is done.
+    """
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _libc_function(name: str) -> Any:
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):  # not glibc (musl, another platform)
+        return None
+
+
+_malloc_trim = _libc_function("malloc_trim")
 
 
 def hold_gc() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from kivy.clock import Clock
 
 from drivers.errors import Cancelled
+from kiosk.ui.boot import give_back_free_memory
 
 
 class Jobs:
@@ -49,6 +50,7 @@ class Jobs:
             finally:
                 with self._lock:
                     self._running.pop(threading.current_thread(), None)
+                give_back_free_memory()  # a job's temporaries (images, packets) are freed now
 
         thread = threading.Thread(target=body, name=f"kiosk-{name}", daemon=True)
         with self._lock:

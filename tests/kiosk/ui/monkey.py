@@ -11,6 +11,7 @@ seed; the test keeps failing seeds in its list.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import random
@@ -19,7 +20,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from babel.messages.pofile import read_po
+
 from hardware_sim.citizens import make_citizen
+from kiosk import i18n
 
 from .conftest import CITIZEN
 from .steps import OFFICER_PIN, TECHNICIAN_PIN, top_dialog, type_digits_on
@@ -105,9 +109,11 @@ class Monkey:
         screen's texts while it is shown in Vietnamese, for the caller's language checks."""
         touched: dict[str, set[str]] = {}
         untouched: dict[str, set[str]] = {}
-        openers: dict[str, tuple[str, str]] = {}
-        """dialog -> the screen and widget that opened it first"""
+        openers: dict[str, tuple[str, tuple[str, ...]]] = {}
+        """dialog -> the screen and the taps there that open it (:data:`CHOSEN_FIRST` included)"""
+        reopened: Counter = Counter()
         last_screen_tap = ("", "")
+        started = time.monotonic()
         for _ in range(passes * 100):
             dialog = top_dialog(self.app)
             owner = dialog if dialog is not None else self.app.root.current_screen
@@ -118,22 +124,34 @@ class Monkey:
             keys = {_key(owner, widget): widget for widget in self._targets()}
             untouched[name] = {key for key, widget in keys.items() if key not in touched.get(name, set())}
             pending = [key for key in sorted(untouched[name], key=_leaves_last) if not keys[key].disabled]
-            # A dialog opened from here with widgets still untouched: open it again.
-            pending += [key for dialog, (screen, key) in openers.items()
-                        if screen == name and untouched.get(dialog) and key in keys and not keys[key].disabled]
-            if pending:
-                touched.setdefault(name, set()).add(pending[0])
-                untouched[name].discard(pending[0])
-                self.kiosk.tap(keys[pending[0]])
-                self.report.events["every"] += 1
-                if dialog is None:
-                    last_screen_tap = (name, pending[0])
-                opened = top_dialog(self.app)
-                if opened is not None and opened is not dialog:  # opened by this tap or, past a PIN, the screen's
-                    openers.setdefault(type(opened).__name__, last_screen_tap)
+            # A dialog opened from here with widgets still untouched: open it again the same way
+            # (a few times at most: the screen may no longer offer it).
+            reopen = next((taps for opened, (screen, taps) in openers.items()
+                           if screen == name and untouched.get(opened) and reopened[opened] < passes
+                           and all(key in keys and not keys[key].disabled for key in taps)), ())
+            if pending or reopen:
+                taps = (pending[0],) if pending else reopen
+                for key in taps:
+                    touched.setdefault(name, set()).add(key)
+                    untouched[name].discard(key)
+                    if keys[key].get_root_window() is not None:
+                        self.kiosk.tap(keys[key])
+                    self.report.events["every"] += 1
+                    if dialog is None:
+                        last_screen_tap = (name, key)
+                if not pending:
+                    reopened.update(opened for opened, (_screen, taps) in openers.items() if taps == reopen)
                 self._check(collect=self.report.events["every"] % 10 == 0)
             else:
                 self._guide()
+            opened = top_dialog(self.app)
+            if opened is not None and opened is not dialog and (pending or reopen or dialog is not None):
+                # Opened by these taps, or past a PIN (typed by the guide) by the screen's last tap.
+                screen, key = last_screen_tap
+                openers.setdefault(type(opened).__name__, (screen, (*CHOSEN_FIRST.get(key, ()), key)))
+            if os.environ.get("MONKEY_TRACE"):
+                print(f"{time.monotonic() - started:6.1f} s {name}: {len(pending)} pending "
+                      f"{pending[:1] or reopen}; still to touch on {sorted(self.wanted)}", file=sys.__stderr__)
             self.wanted = {screen for screen, keys in untouched.items() if keys}
             if set(screens) <= set(untouched) and not self.wanted:
                 break
@@ -350,6 +368,8 @@ class Monkey:
         self._tap_id("leave")
 
 
+CHOSEN_FIRST = {"declare": ("FingerButton:1",), "retake": ("FingerButton:1",)}
+"""Buttons that act on a choice made before them (a finger): the touch that makes it."""
 LEAVING = ("back", "cancel", "leave", "finish", "confirm", "proceed", "read", "accept", "start", "authorise",
            "retry", "ok", "yes", "no", "still_here", "officer", "technician", "edit_data", "retake")
 """Widget names that (may) leave the screen: touched after the others on a visit."""
@@ -366,7 +386,16 @@ def _key(owner, widget) -> str:
                 return f"{type(walker).__name__}.{name}"
     if hasattr(widget, "position"):
         return f"{type(widget).__name__}:{widget.position}"
-    return f"{type(widget).__name__}:{getattr(widget, 'text', '')}"
+    text = getattr(widget, "text", "")
+    return f"{type(widget).__name__}:{_message_ids().get(text, text)}"  # the same key in either language
+
+
+@functools.cache
+def _message_ids() -> dict[str, str]:
+    """Vietnamese text -> its message id (the English), so a key's name does not change with the language."""
+    with i18n.catalogue_path("vi").open("rb") as stream:
+        return {message.string: message.id for message in read_po(stream, locale="vi")
+                if message.id and isinstance(message.string, str) and message.string}
 
 
 def _leaves_last(key: str) -> tuple[bool, str]:
