@@ -144,13 +144,15 @@ class KioskApp(App):
     # -- building ------------------------------------------------------------------------------
 
     def build(self) -> ScreenManager:
+        # The language first: the rules translate as the screens are built and re-translate only when
+        # ``lang`` changes, so screens built in another catalogue than ``lang`` names would stay so.
+        self.set_language(self._initial_language)
         Builder.load_file(str(HERE / "widgets.kv"))
         manager = ScreenManager(transition=NoTransition())
         for name, (module_name, class_name) in SCREENS.items():
             Builder.load_file(str(HERE / f"{name}.kv"))
             screen_class = getattr(importlib.import_module(module_name), class_name)
             manager.add_widget(screen_class(name=name))
-        self.set_language(self._initial_language)
         self.set_high_contrast(self._initial_contrast)
         Window.bind(on_touch_down=self._any_touch, on_touch_move=self._swallowed_move, on_touch_up=self._swallowed_up,
                     on_key_down=self._any_key, children=lambda *_args: self.settle())

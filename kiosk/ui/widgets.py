@@ -194,14 +194,18 @@ class ConfirmDialog(ModalView):
         self._on_yes()
 
 
-class FingerButton(ButtonBehavior, Label):
-    """One finger of the diagram: its colour says its state, its text the quality."""
+class FingerSwatch(Label):
+    """A finger drawn in a state's colour, with the quality as its text (the legend's swatches)."""
 
     position = NumericProperty(0)
     state_name = StringProperty("todo")
     """todo | current | accepted | forced | exception | unresolved"""
     quality = StringProperty("")
     selected = BooleanProperty(False)
+
+
+class FingerButton(ButtonBehavior, FingerSwatch):
+    """One finger of the diagram: touched, it is chosen (to take again, or for the officer)."""
 
 
 #: Where each finger sits in the diagram: (x, y, height) as fractions of its hand, palms down,

@@ -151,7 +151,8 @@ class Monkey:
                 openers.setdefault(type(opened).__name__, (screen, (*CHOSEN_FIRST.get(key, ()), key)))
             if os.environ.get("MONKEY_TRACE"):
                 print(f"{time.monotonic() - started:6.1f} s {name}: {len(pending)} pending "
-                      f"{pending[:1] or reopen}; still to touch on {sorted(self.wanted)}", file=sys.__stderr__)
+                      f"{pending[:1] or reopen}; still to touch: {({w: sorted(untouched[w]) for w in self.wanted})}",
+                      file=sys.__stderr__)
             self.wanted = {screen for screen, keys in untouched.items() if keys}
             if set(screens) <= set(untouched) and not self.wanted:
                 break
