@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 LAUNCHED = time.monotonic()
@@ -91,7 +91,7 @@ def child(smoke: bool = False) -> int:
     data = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
     settings = {"station": {"id": "NA-BENCH-01", "simulated": True}, "paths": {"data_dir": str(data)}}
     config = parse_config(settings)
-    with bring_up(config, simulate=True) as devices, registry(data, settings) as url:
+    with bring_up(config, simulate=True) as devices, registry(data, settings) as (url, listening):
         devices = with_scanner(devices, "nb1010")
         station = dataclasses.replace(devices.config, outbox=dataclasses.replace(devices.config.outbox,
                                                                                 receiver_url=url))
@@ -108,6 +108,7 @@ def child(smoke: bool = False) -> int:
         app._run_prepare()
         EventLoop.idle()
         print(f"first screen drawn after {time.monotonic() - LAUNCHED:.2f} s")
+        listening()
 
         simulation = devices.simulation
         seed = 3
@@ -204,10 +205,12 @@ def child(smoke: bool = False) -> int:
 
 
 @contextlib.contextmanager
-def registry(data: Path, settings: dict) -> Iterator[str]:
+def registry(data: Path, settings: dict) -> Iterator[tuple[str, Callable[[], None]]]:
     """The registry's reference receiver (``enrol receiver serve``) in a process of its own, as the
     registry is another machine: its server, its checks and its store are not the station's memory.
-    It uses the station's development PKI (made by ``bring_up``, under ``data``)."""
+    It uses the station's development PKI (made by ``bring_up``, under ``data``).  Yields its URL at
+    once and a function that waits until it listens (called after the first-screen figure: the
+    receiver's start would otherwise be counted in the station's)."""
     import socket
 
     with socket.socket() as probe:
@@ -220,17 +223,20 @@ def registry(data: Path, settings: dict) -> Iterator[str]:
     enrol = Path(sys.executable).with_name("enrol")
     server = subprocess.Popen([str(enrol), "--config", str(config), "receiver", "serve", "--host", "127.0.0.1",
                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+
+    def listening() -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
+                return
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the receiver did not start: {server.stdout.read()[-2000:]}") from None
                 time.sleep(0.1)
-        yield f"https://127.0.0.1:{port}"
+
+    try:
+        yield f"https://127.0.0.1:{port}", listening
     finally:
         server.terminate()
         server.wait(10)
