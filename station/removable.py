@@ -104,7 +104,10 @@ _REMOVED = {errno.ENOENT, errno.EIO, errno.ENODEV, errno.ENXIO, errno.ESTALE, er
 
 @contextlib.contextmanager
 def writing_to(drive: RemovableDrive) -> Iterator[None]:
-    """Turn a failed write to ``drive`` into the :class:`DriveError` that says what happened to it."""
+    """Turn a failed write to ``drive`` into the :class:`DriveError` that says what happened to it;
+    a drive mounted read-only is refused before anything is tried."""
+    if not drive.writable:
+        raise DriveReadOnly(f"{drive.mount_point} is mounted read-only", drive=drive)
     try:
         yield
     except OSError as error:

@@ -57,7 +57,7 @@ from station.outbox.sealing import seal_record
 from station.outbox.store import Outbox, OutboxStatus, PacketState
 from station.outbox.uploader import Uploader, make_client
 from station.pin import PinCheck, PinGuard
-from station.removable import DriveFull, DriveReadOnly, RemovableDrive, export_folder, find_removable_drives, writing_to
+from station.removable import DriveFull, RemovableDrive, export_folder, find_removable_drives, writing_to
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,6 @@ NOT_CONFIRMED = (PacketState.SEALED, PacketState.UPLOADING, PacketState.REFUSED)
 """The packets :meth:`Outbox.export` copies: every one the registry has not acknowledged."""
 FILE_SLACK_BYTES = 128 * 1024
 """Room a copied file may take beyond its size: its last cluster (exFAT's usual 128 KiB) and its entry."""
-
 
 
 class CardStage(enum.Enum):
@@ -256,8 +255,6 @@ class StationServices:
         for log_file in sorted(self.config.log_dir.glob(f"{LOG_FILE_NAME}*")):
             lines = log_file.read_text(encoding="utf-8", errors="replace").splitlines()
             files[log_file.name] = "\n".join(line for line in lines if not _is_traffic(line)) + "\n"
-        if not drive.writable:
-            raise DriveReadOnly(f"{drive.mount_point} is mounted read-only", drive=drive)
         target = drive.mount_point / f"diagnostic-{self.config.station_id}-{stamp}"
         with writing_to(drive):  # everything is read from the station first: what fails now is the drive
             target.mkdir(exist_ok=False)
@@ -292,8 +289,6 @@ class StationServices:
         waiting = self.outbox.list(*NOT_CONFIRMED)
         if not waiting:
             return DriveExport(drive, None, [])
-        if not drive.writable:
-            raise DriveReadOnly(f"{drive.mount_point} is mounted read-only", drive=drive)
         needed = sum(row.size + FILE_SLACK_BYTES for row in waiting)
         with writing_to(drive):
             free = shutil.disk_usage(drive.mount_point).free

@@ -392,11 +392,17 @@ def _key(owner, widget) -> str:
 
 
 @functools.cache
-def _message_ids() -> dict[str, str]:
-    """Vietnamese text -> its message id (the English), so a key's name does not change with the language."""
+def translations() -> dict[str, str]:
+    """The Vietnamese catalogue: message id (the English) -> its translation, for those translated."""
     with i18n.catalogue_path("vi").open("rb") as stream:
-        return {message.string: message.id for message in read_po(stream, locale="vi")
+        return {message.id: message.string for message in read_po(stream, locale="vi")
                 if message.id and isinstance(message.string, str) and message.string}
+
+
+@functools.cache
+def _message_ids() -> dict[str, str]:
+    """Vietnamese text -> its message id, so a key's name does not change with the language."""
+    return {text: message_id for message_id, text in translations().items()}
 
 
 def _leaves_last(key: str) -> tuple[bool, str]:
