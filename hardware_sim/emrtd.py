@@ -14,7 +14,7 @@ than the command's Le maximum (256 for a short APDU) is delivered in parts with 
 GET RESPONSE, as ISO/IEC 7816-4 7.6.1 allows; a 0xFF-byte read needs that, a 0xDF one does not.
 A secure-messaging object that does not check ends the session with 6988 (9303-11 9.8.6.2).
 
-Faults for tests: :meth:`EmrtdChip.garbage_next` (the next response is random bytes),
+Faults for tests: :meth:`EmrtdChip.garbage_next` (the next response is random bytes + 90 00),
 ``busy_s`` (each command takes that long: a slow card, which a CCID reader covers with time
 extensions), and a tampered data group (:func:`build_files` ``tamper=``) that the SOD no longer
 matches.  Removing the card is the carrier's business (hardware_sim.ccid, hardware_sim.vpcd).
@@ -335,7 +335,12 @@ class EmrtdChip:
         self._pending = b""
 
     def garbage_next(self, *, skip: int = 0) -> None:
-        """Answer the next command (after ``skip`` more) with random bytes instead of a response."""
+        """Answer the next command (after ``skip`` more) with random bytes instead of a response.
+
+        The random bytes end in status 90 00: a reply that claims success, so only secure
+        messaging (its MAC and DO structure) can tell it from a real one.  Random status
+        words would sometimes be a plain chip error (e.g. 6A82), which the reader rightly
+        reports as such — a different test, and a flaky one if left to chance."""
         with self.lock:
             self._garbage = skip
 
@@ -347,7 +352,7 @@ class EmrtdChip:
             if self._garbage is not None:
                 if self._garbage == 0:
                     self._garbage = None
-                    response = os.urandom(1 + os.urandom(1)[0] % 40)
+                    response = os.urandom(1 + os.urandom(1)[0] % 40) + b"\x90\x00"
                 else:
                     self._garbage -= 1
             return response
