@@ -10,8 +10,10 @@
    TenPrintPolicy's order, review, consent with the officer PIN, receipt), total and without the
    simulated citizen's time (rendering each finger impression) and the countdown before the photo;
 5. resident memory after that enrolment, on the receipt screen, with every device open again: what
-   the station needs at its busiest (models loaded, the record held, packet sealed and uploaded),
-   with the share of the simulated citizen's rendered fingers (the simulators share the process).
+   an enrolment leaves behind (every screen built, every module of the path imported, the packet
+   sealed and uploaded; the face models and the captured data already released, as the kiosk does
+   once the record is sealed), with the share of the simulators (the citizen's rendered fingers,
+   the camera's photograph), which share the station's process.
 
 The registry's receiver runs as a process of its own (``enrol receiver serve``), as the registry
 is another machine; its memory is not the station's.  Under Xvfb the OpenGL is Mesa's software
@@ -195,10 +197,11 @@ def child(smoke: bool = False) -> int:
 
         # 5. memory after the enrolment, every device open again
         resident = rss_with_devices_open(services, devices, drive)
-        simulator = simulated_fingers_mib(seed, order)
+        rendered, camera = simulators_mib(simulation, seed, order)
         print(f"resident memory after the enrolment ({fingers}), camera + scanner + card reader open: "
-              f"{resident:.0f} MiB, of which the simulated citizen's rendered fingers {simulator:.0f} MiB "
-              f"(the station's own {resident - simulator:.0f} MiB)")
+              f"{resident:.0f} MiB, of which the simulators' {rendered + camera:.0f} MiB (the citizen's rendered "
+              f"fingers {rendered:.0f}, the camera's photograph {camera:.0f}): the station's own "
+              f"{resident - rendered - camera:.0f} MiB")
         app.stop()
         services.close()
     return 0
@@ -242,13 +245,14 @@ def registry(data: Path, settings: dict) -> Iterator[tuple[str, Callable[[], Non
         server.wait(10)
 
 
-def simulated_fingers_mib(citizen_seed: int, positions: tuple) -> float:
-    """Memory of the simulator's master prints of the fingers it rendered for the citizen (cached:
-    asking for them again costs nothing), the citizen's fingers, not the station's."""
+def simulators_mib(simulation: object, citizen_seed: int, positions: tuple) -> tuple[float, float]:
+    """Memory (MiB) of the simulators in the station's process: the master prints of the fingers
+    rendered for the citizen (cached: asking for them again costs nothing) and the camera's
+    photograph.  The citizen's fingers and the camera's scene, not the station's."""
     from hardware_sim import fingerprints
 
-    return sum(fingerprints.master_print(citizen_seed, int(position)).ridges.nbytes
-               for position in positions) / 2**20
+    fingers = sum(fingerprints.master_print(citizen_seed, int(position)).ridges.nbytes for position in positions)
+    return fingers / 2**20, simulation.camera.resident_bytes / 2**20  # type: ignore[attr-defined]
 
 
 class Drive:

@@ -279,6 +279,15 @@ class CameraSimulator:
         """The uncompressed frame of the current scene (what the camera's sensor saw)."""
         return render(self._scene, self.width, self.height)
 
+    @property
+    def resident_bytes(self) -> int:
+        """The simulator's own memory: the photograph its scenes are composed from (with its mask)
+        and the JPEG it streams.  For figures that tell the station from the simulators sharing
+        its process."""
+        photo, mask = _cutout()
+        with self._lock:
+            return photo.nbytes + mask.nbytes + len(self._jpeg)
+
     def _encode(self) -> None:
         ok, jpeg = cv2.imencode(".jpg", self.frame(), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:

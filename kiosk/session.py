@@ -331,6 +331,7 @@ class EnrolmentSession:
                                    seconds=str(int(check.locked_for_s + 0.999)))
             raise SessionError(N_("Wrong PIN."))
         self.receipt = self._services.seal(self.record())
+        self._forget_captures()
         self.step = Step.RECEIPT
         self.touch()
         return self.receipt
@@ -440,12 +441,23 @@ class EnrolmentSession:
     def wipe(self) -> None:
         """Forget the citizen: cancel workers, zero image buffers, drop every reference."""
         self.cancel.set()
-        for sample in self.fingers.samples.values():
-            if sample.pixels.flags.writeable:
-                sample.pixels.fill(0)
+        self._forget_captures()
         language = self.language
         self._reset()
         self.language = language
+
+    def _forget_captures(self) -> None:
+        """Zero the finger images and drop what was captured.  Done as soon as the record is sealed:
+        from then on the station needs only the receipt, and neither a screen nor a fault report
+        should find the citizen's data in memory (nor the memory be spent on it)."""
+        for sample in self.fingers.samples.values():
+            if sample.pixels.flags.writeable:
+                sample.pixels.fill(0)
+        self.document = None
+        self.chip_values = {}
+        self.values = {}
+        self.face = None
+        self.fingers = TenPrintSession(self.policy.tenprint, listener=self._finger_event)
 
     def _expect(self, step: Step) -> None:
         if self.step is not step:

@@ -65,6 +65,16 @@ def _hog_detector() -> dlib.fhog_object_detector:
     return dlib.get_frontal_face_detector()
 
 
+def release_models() -> None:
+    """Forget the loaded detector and landmark models (about 13 MiB with the 5-point predictor).
+
+    A detector made before keeps its own references and goes on working; the next
+    :class:`FaceDetector` loads the models again (about 0.3 s).  The kiosk releases them when its
+    photo step is over: a station spends most of its time between photos."""
+    _shape_predictor.cache_clear()
+    _hog_detector.cache_clear()
+
+
 @dataclass(frozen=True)
 class Landmarks:
     """Landmarks of one face in frame pixels.  "Right eye" is the subject's right eye, which is on

@@ -336,13 +336,20 @@ class KioskApp(App):
         if self._warning is not None:
             self._warning.dismiss()
             self._warning = None
-        for screen in self.root.screens:
-            try:
-                screen.clear()
-            except Exception:  # one broken screen must not keep the others showing the citizen
-                log.exception("clearing the %s screen failed", screen.name)
+        self.clear_screens()
         # The next citizen starts as the station is configured, not as the last one left it.
         self.set_language(self._initial_language)
         self.set_high_contrast(self._initial_contrast)
         self.go("welcome")
+
+    def clear_screens(self, *, keep: str = "") -> None:
+        """Clear every screen but ``keep`` of what it showed, and give the memory back: after a wipe,
+        and once the record is sealed (only the receipt is still needed then)."""
+        for screen in self.root.screens:
+            if screen.name == keep:
+                continue
+            try:
+                screen.clear()
+            except Exception:  # one broken screen must not keep the others showing the citizen
+                log.exception("clearing the %s screen failed", screen.name)
         give_back_free_memory()  # the old session's images and record are garbage now

@@ -50,6 +50,7 @@ class ConsentScreen(KioskScreen):
     def _sealed(self, _receipt: ReceiptSlip) -> None:
         self.say("")
         self.ids.authorise.disabled = False
+        self.app.clear_screens(keep="receipt")  # the session forgot the captures; so do the screens
         self.app.show_step()
 
     def _failed(self, error: BaseException) -> None:

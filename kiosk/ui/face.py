@@ -24,7 +24,7 @@ from kivy.core.image import Image as CoreImage
 from kivy.graphics.texture import Texture
 from kivy.properties import ListProperty, NumericProperty, StringProperty
 
-from capture.face.checks import FaceAnalyser
+from capture.face.checks import FaceAnalyser, release_models
 from capture.face.guidance import MESSAGES
 from capture.face.sample import FaceSample
 from drivers.camera.base import Camera
@@ -108,6 +108,8 @@ class FaceScreen(KioskScreen):
 
     def clear(self) -> None:
         self._stop()
+        self._analyser = None
+        release_models()  # ~14 MiB until the next photo, which loads them again (~0.3 s)
         self.pending = None
         self._texture = None
         self.ids.preview.texture = None

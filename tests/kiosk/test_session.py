@@ -124,6 +124,20 @@ def test_complete_enrolment_with_a_chip_card(session, services):
     assert session.step is Step.WELCOME and session.values == {} and session.receipt is None
 
 
+def test_sealing_forgets_what_was_captured_but_keeps_the_receipt(session, services):
+    _to(session, Step.FACE)
+    session.accept_face(_face())
+    pixels = _take_fingers(session)
+    session.fingers_done()
+    session.confirm_review()
+    receipt = session.authorise(True, "2468")
+    assert services.sealed[0].demographics["full_name"] == "Nguyễn Văn An"  # sealed before it was forgotten
+    assert session.receipt is receipt and session.step is Step.RECEIPT
+    assert session.face is None and session.document is None and session.values == {}
+    assert session.fingers.samples == {} and session.chip_values == {}
+    assert not pixels.any()  # the image buffer itself was zeroed
+
+
 def test_changes_from_the_chip_are_flagged(session):
     _to(session, Step.PERSONAL_DATA)
     assert session.set_value("place_of_residence", "Cửa Lò, Nghệ An") is None

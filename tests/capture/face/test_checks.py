@@ -5,7 +5,7 @@ import math
 import cv2
 import pytest
 
-from capture.face.checks import CITATIONS, NOSE_DEPTH, NOSE_DROP, FaceAnalyser, FacePolicy, pose
+from capture.face.checks import CITATIONS, NOSE_DEPTH, NOSE_DROP, FaceAnalyser, FacePolicy, pose, release_models
 from capture.face.detect import MODEL_FILES, FaceDetector, Landmarks, model_path
 from capture.face.guidance import MESSAGES, PRIORITY, READY, guidance
 from hardware_sim.camera import SCENES, Scene, render
@@ -54,6 +54,16 @@ def test_good_scene_passes_every_check(analyser):
     assert {check.name for check in analysis.checks} == set(CITATIONS) == set(PRIORITY)
     assert guidance(analysis) == READY
     assert 100 < analysis.check("inter_eye_distance").value < 140
+
+
+def test_released_models_are_loaded_again_and_old_analysers_keep_working():
+    before = FaceAnalyser()
+    release_models()
+    after = FaceAnalyser()
+    assert after.detector._landmarks_5 is not before.detector._landmarks_5  # loaded again, not cached
+    assert after.detector._detector is not before.detector._detector
+    for analyser in (before, after):
+        assert _analyse(analyser, SCENES["good"]).passed
 
 
 @pytest.mark.parametrize("scene", sorted(EXPECTED))
