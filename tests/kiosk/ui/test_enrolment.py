@@ -11,7 +11,7 @@ from kiosk.session import Step
 from station.outbox.store import PacketState
 
 from .conftest import CITIZEN, SKIP_PROMPTS
-from .steps import enter_pin, type_digits
+from .steps import enter_pin, texts, type_digits
 
 
 def _luminance(rgba) -> float:
@@ -123,6 +123,11 @@ def test_complete_enrolment_reaches_the_receiver(kiosk, station):
     kiosk.until(lambda: screen.status, 10, "the print status")
     assert screen.ids.number.text == receipt.enrolment_number and screen.ids.qr.texture is not None
     kiosk.shots("receipt")
+    # Sealed: neither the session nor a hidden screen holds the citizen any more, nor the face models
+    assert app.session.face is None and not app.session.values and not app.session.fingers.samples
+    assert app.root.get_screen("review").ids.photo.texture is None
+    assert app.root.get_screen("face").pending is None and app.root.get_screen("face")._analyser is None
+    assert citizen.full_name not in texts(app)
 
     # The receiver accepted the packet: the outbox holds its signed receipt
     kiosk.until(lambda: services.outbox.get(receipt.packet_id).state is PacketState.ACKNOWLEDGED, 30,
