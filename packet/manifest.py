@@ -12,6 +12,7 @@ import functools
 import hashlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,15 @@ class PacketFormatError(ExplainedError):
     technician_hint = "The packet does not follow docs/packet-format.md; keep it and report the station that sent it."
 
 
+class UnsupportedManifest(PacketFormatError):
+    """A manifest of another format, or of a schema version this code does not read (a newer station)."""
+
+
+class UnsafeZip(PacketFormatError):
+    """A ZIP entry this format never writes: compressed, encrypted, named otherwise, repeated, or
+    claiming more bytes than the packet has (a decompression bomb, a path-traversal name)."""
+
+
 @functools.cache
 def manifest_schema() -> dict[str, Any]:
     """The JSON Schema (2020-12) of ``manifest.json``, schema version :data:`SCHEMA_VERSION`."""
@@ -46,10 +56,10 @@ def validate_manifest(manifest: object) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise PacketFormatError("the manifest is not a JSON object")
     if manifest.get("format") != FORMAT:
-        raise PacketFormatError(f"the manifest's format is {manifest.get('format')!r}, not {FORMAT!r}")
+        raise UnsupportedManifest(f"the manifest's format is {manifest.get('format')!r}, not {FORMAT!r}")
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise PacketFormatError(f"manifest schema version {version!r} is not supported (this code reads version "
+        raise UnsupportedManifest(f"manifest schema version {version!r} is not supported (this code reads version "
                                 f"{SCHEMA_VERSION}); update the receiver before accepting this station's packets")
     import jsonschema  # here, not at the top: ~0.1 s off the kiosk's start, which seals no packet yet
 
@@ -78,10 +88,13 @@ class Packet:
 
 
 def read_packet(content: bytes) -> Packet:
-    """Open the packet ZIP ``content``, validate its manifest and check every file against it."""
+    """Open the packet ZIP ``content``, validate its manifest and check every file against it.
+
+    Nothing is decompressed: every entry must be stored (docs/packet-format.md), so what is read is
+    never more than ``content`` itself, whatever sizes the ZIP's directory claims."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
-        entries = {info.filename: info for info in archive.infolist()}
+        entries = _entries(archive, len(content))
         if MANIFEST not in entries:
             raise PacketFormatError(f"the ZIP has no {MANIFEST}")
         if entries[MANIFEST].file_size > MAX_MANIFEST_BYTES:
@@ -102,3 +115,28 @@ def read_packet(content: bytes) -> Packet:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise PacketFormatError(f"{MANIFEST} is not UTF-8 JSON: {error}") from None
     return Packet(manifest, files)
+
+
+def _entries(archive: zipfile.ZipFile, available: int) -> dict[str, zipfile.ZipInfo]:
+    """The ZIP's entries by name, if each is one this format writes: stored, not encrypted, named
+    as documented, once, and no larger than the bytes there are; :class:`UnsafeZip` otherwise."""
+    allowed = re.compile(manifest_schema()["$defs"]["file"]["properties"]["file"]["pattern"])
+    entries: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        name = info.filename
+        if name in entries:
+            raise UnsafeZip(f"the ZIP holds {name!r} more than once")
+        if name != MANIFEST and not allowed.fullmatch(name):
+            raise UnsafeZip(f"the ZIP entry {name!r} is not a name this format uses (docs/packet-format.md)")
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise UnsafeZip(f"the ZIP entry {name!r} is compressed (method {info.compress_type}); "
+                            f"packet entries are stored, and a receiver does not decompress")
+        if info.flag_bits & 0x1:
+            raise UnsafeZip(f"the ZIP entry {name!r} is encrypted")
+        if info.file_size != info.compress_size or info.file_size > available:
+            raise UnsafeZip(f"the ZIP entry {name!r} claims {info.file_size} bytes stored in {info.compress_size}, "
+                            f"in a packet of {available}")
+        entries[name] = info
+    if sum(info.file_size for info in entries.values()) > available:
+        raise UnsafeZip(f"the ZIP's entries claim more bytes than the packet's {available}")
+    return entries

@@ -25,7 +25,7 @@ from crypto.keys import RecipientKey, Signer
 from crypto.receipt import RegistryReceipt, sign_receipt
 from crypto.seal import open_sealed
 from crypto.trust import TrustStore
-from packet.manifest import Packet, PacketFormatError, read_packet
+from packet.manifest import Packet, PacketFormatError, UnsafeZip, UnsupportedManifest, read_packet
 from receiver.store import PacketStore, StoredPacket
 
 MAX_PACKET_BYTES = 64 * 1024 * 1024
@@ -39,6 +39,23 @@ class PacketConflict(PacketError):
 
 class BadPacketId(PacketError):
     code = "bad-packet-id"
+
+
+class UnsupportedPacket(ManifestMismatch):
+    """A manifest of another format or of a schema version this receiver does not read."""
+
+    code = "unsupported-format"
+
+
+class UnsafeArchive(ManifestMismatch):
+    """A ZIP this format never makes (compressed or encrypted entries, unknown or repeated names, sizes
+    beyond the packet's): refused before anything is decompressed or stored."""
+
+    code = "unsafe-zip"
+
+
+_REFUSALS: dict[type[PacketFormatError], type[ManifestMismatch]] = {
+    UnsupportedManifest: UnsupportedPacket, UnsafeZip: UnsafeArchive}
 
 
 class IdMismatch(ManifestMismatch):
@@ -102,7 +119,7 @@ def check_manifest(content: bytes, packet_id: str, station_id: str) -> Packet:
     try:
         packet = read_packet(content)
     except PacketFormatError as error:
-        raise ManifestMismatch(error.detail) from error
+        raise _REFUSALS.get(type(error), ManifestMismatch)(error.detail) from error
     if packet.packet_id != packet_id:
         raise IdMismatch(f"the packet sealed is {packet.packet_id}, not {packet_id}")
     if packet.station_id != station_id:

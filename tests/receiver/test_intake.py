@@ -137,9 +137,25 @@ def test_a_manifest_the_schema_refuses_is_refused_by_the_receiver(intake, pki, z
     """The receiver validates with packet/: a signed, decryptable packet whose manifest breaks the schema
     (here: a newer schema version, and a missing operator) is refused, not stored."""
     packet_id, content = zipped
-    for change, message in [(lambda m: m.update(schema_version=2), "schema version 2"),
-                            (lambda m: m.pop("operator_id"), "operator_id")]:
+    for change, message, code in [(lambda m: m.update(schema_version=2), "schema version 2", "unsupported-format"),
+                                  (lambda m: m.update(format="x"), "format", "unsupported-format"),
+                                  (lambda m: m.pop("operator_id"), "operator_id", "manifest-mismatch")]:
         with pytest.raises(ManifestMismatch, match=message) as caught:
             intake.accept(packet_id, _seal(pki, synthetic.with_manifest(content, change)))
-        assert caught.value.code == "manifest-mismatch"
+        assert caught.value.code == code
+    assert intake.store.count() == 0
+
+
+def test_a_hostile_zip_under_a_valid_signature_is_refused_and_not_stored(intake, pki, zipped):
+    """A station's key signs a ZIP with a compressed (bomb) entry and a traversal name: refused unread."""
+    packet_id, content = zipped
+    source = zipfile.ZipFile(io.BytesIO(content))
+    for name, method in [(source.namelist()[1], zipfile.ZIP_BZIP2), ("../../etc/cron.d/x", zipfile.ZIP_STORED)]:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as out:
+            out.writestr("manifest.json", source.read("manifest.json"))
+            out.writestr(name, bytes(1 << 20), compress_type=method)
+        with pytest.raises(ManifestMismatch) as caught:
+            intake.accept(packet_id, _seal(pki, buffer.getvalue()))
+        assert caught.value.code == "unsafe-zip"
     assert intake.store.count() == 0
