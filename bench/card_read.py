@@ -23,7 +23,7 @@ import time
 
 from capture.document.passive_auth import passive_authentication
 from capture.document.reader import ReadOptions, cccd_access, read_identity_document
-from crypto.trust import TrustStore
+from crypto.csca import CscaStore
 from drivers.smartcard import ccid
 from hardware_sim.ccid import CcidReaderSimulator
 from hardware_sim.citizens import make_citizen
@@ -44,7 +44,7 @@ def main() -> None:
 
     citizen = make_citizen(1)
     chip = EmrtdChip(citizen)
-    trust = TrustStore([run_pki().csca_certificate])
+    trust = CscaStore([run_pki().csca_certificate])
     access = cccd_access(citizen.personal_id, citizen.birth_date.strftime("%y%m%d"),
                          citizen.expiry_date.strftime("%y%m%d"))
     file_bytes = sum(len(chip.files[name]) for name in ("COM", "DG1", "DG2", "DG13", "SOD"))

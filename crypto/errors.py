@@ -68,6 +68,12 @@ class CertificateExpired(PacketError):
     code = "certificate-expired"
 
 
+class BadSigningTime(PacketError):
+    """The signing time is later than this side's clock allows (beyond the configured clock skew)."""
+
+    code = "bad-signing-time"
+
+
 class CertificateRevoked(PacketError):
     """The signer's certificate is on the configured CRL."""
 

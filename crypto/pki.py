@@ -30,11 +30,12 @@ from crypto.errors import CertificateMismatch, KeyStoreError, PacketError
 from crypto.keys import (
     FileSigner,
     Signer,
+    load_certificate,
     load_private_key,
     same_public_key,
     write_encrypted_key,
 )
-from crypto.trust import TrustStore
+from crypto.trust import PACKET_SIGNING, RECEIPT_SIGNING, TrustStore, Usage
 
 NOT_FOR_PRODUCTION = "DEVELOPMENT - NOT FOR PRODUCTION"
 
@@ -89,14 +90,22 @@ def make_csr(subject: StationSubject, signer_key: Signer | ec.EllipticCurvePriva
 
 
 def check_issued_certificate(certificate: x509.Certificate, public_key: ec.EllipticCurvePublicKey,
-                             station_ca: TrustStore, *, now: datetime | None = None) -> None:
-    """Refuse a certificate that is not for this key or does not chain to the station CA today."""
+                             station_ca: TrustStore, *, station_id: str, now: datetime | None = None) -> None:
+    """Refuse a certificate that is not for this key, does not name this station, or does not chain
+    to the station CA today for both things a station certificate does: sign packets and connect as
+    a TLS client.  Each refusal here would otherwise surface later, packet after packet, at the registry."""
     if not same_public_key(certificate.public_key(), public_key):
         raise CertificateMismatch("the certificate is for another key than this station's")
-    try:
-        station_ca.verify(certificate, at=now or datetime.now(UTC))
-    except PacketError as error:
-        raise CertificateMismatch(f"the certificate does not chain to the station CA: {error}") from error
+    names = [str(a.value) for a in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if names != [station_id]:
+        raise CertificateMismatch(f"the certificate names {', '.join(names) or 'no station'} as its common name, "
+                                  f"not this station ({station_id})")
+    for usage in (Usage.PACKET_SIGNING, Usage.TLS_CLIENT):
+        try:
+            station_ca.verify(certificate, at=now or datetime.now(UTC), usage=usage)
+        except PacketError as error:
+            raise CertificateMismatch(f"the certificate is not a station certificate of the station CA: {error}") \
+                from error
 
 
 def issue_certificate(subject: x509.Name, public_key: object, issuer: x509.Certificate | None,
@@ -145,11 +154,12 @@ def issue_station_certificate(csr_pem: bytes, ca_certificate: x509.Certificate,
     request = x509.load_pem_x509_csr(csr_pem)
     if not request.is_signature_valid:
         raise CertificateMismatch("the CSR's signature does not verify")
-    # clientAuth for the TLS upload; emailProtection because CMS tools (openssl cms -verify) check
-    # the S/MIME signing purpose of a SignedData's signer.
+    # clientAuth for the TLS upload, packet signing for the packets (crypto.trust), and emailProtection
+    # because CMS tools (openssl cms -verify) check the S/MIME signing purpose of a SignedData's signer.
     return issue_certificate(request.subject, request.public_key(), ca_certificate, ca_key, days=days,
                              usages=frozenset({"digital_signature", "content_commitment"}),
-                             extended=(ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION),
+                             extended=(ExtendedKeyUsageOID.CLIENT_AUTH, PACKET_SIGNING,
+                                       ExtendedKeyUsageOID.EMAIL_PROTECTION),
                              not_before=not_before)
 
 
@@ -274,7 +284,7 @@ def create_dev_pki(directory: Path, subject: StationSubject, *, registry_key_typ
     receipt_key = ec.generate_private_key(ec.SECP256R1())
     receipt = issue_certificate(named("Enrolment dev receipt signing"), receipt_key.public_key(), root, root_key,
                                 usages=frozenset({"digital_signature", "content_commitment"}),
-                                extended=(ExtendedKeyUsageOID.EMAIL_PROTECTION,))
+                                extended=(RECEIPT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION))
     save(receipt, receipt_key, pki.receipt_certificate, pki.receipt_key)
 
     tls_key = ec.generate_private_key(ec.SECP256R1())
@@ -293,8 +303,16 @@ def create_dev_pki(directory: Path, subject: StationSubject, *, registry_key_typ
 
 
 def load_dev_pki(directory: Path, subject: StationSubject) -> DevPki:
-    """The development PKI under ``directory``, created on first use."""
+    """The development PKI under ``directory``, created on first use, and made again when it is
+    from before the packet-signing extended key usage (its packets would all be refused)."""
     pki = DevPki(directory)
-    if not pki.complete:
+    if not pki.complete or not _signs_packets(load_certificate(pki.station_certificate)):
         create_dev_pki(directory, subject)
     return pki
+
+
+def _signs_packets(certificate: x509.Certificate) -> bool:
+    try:
+        return PACKET_SIGNING in certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False

@@ -6,7 +6,9 @@ acknowledged only after checking the signature, the chain to its configured rece
 packet id and the hash of exactly the bytes it sent — so neither a proxy answering 200 nor a
 receiver that stored something else can make a station drop a packet.  The station's trust store
 for receipts is the receiver's receipt-signing certificate itself (pinned), not the root above it,
-so that no other certificate of the same PKI (a station's, say) can sign a receipt.
+and the certificate must carry the receipt-signing extended key usage (:mod:`crypto.trust`): no
+other certificate of the same PKI (a station's, say) can sign a receipt, and the pinned one cannot
+issue others (it is no CA).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime
 from crypto import signed_data
 from crypto.errors import CryptoError, PacketError
 from crypto.keys import Signer
-from crypto.trust import TrustStore
+from crypto.trust import TrustStore, Usage
 
 RECEIPT_VERSION = 1
 
@@ -68,7 +70,7 @@ def sign_receipt(receipt: RegistryReceipt, signer: Signer) -> bytes:
 def verify_receipt(data: bytes, trust: TrustStore, *, packet_id: str, sealed_sha256: str) -> RegistryReceipt:
     """The receipt, if it is signed by a trusted receiver and is for exactly this packet and these bytes."""
     try:
-        signed = signed_data.verify(data, trust)
+        signed = signed_data.verify(data, trust, usage=Usage.RECEIPT_SIGNING)
     except PacketError as error:
         raise ReceiptError(f"receipt signature not accepted: {error}") from error
     receipt = RegistryReceipt.from_json(signed.content)

@@ -15,8 +15,8 @@ from cryptography import x509
 from crypto import envelope, signed_data
 from crypto.errors import MalformedPacket
 from crypto.keys import RecipientKey, Signer
-from crypto.signed_data import SignedContent
-from crypto.trust import TrustStore
+from crypto.signed_data import DEFAULT_TIMING, SignedContent, SigningTimePolicy
+from crypto.trust import TrustStore, Usage
 
 SEALED_SUFFIX = ".p7m"
 """File suffix of a sealed packet: S/MIME's for CMS enveloped content (RFC 8551 §3.2.2)."""
@@ -29,9 +29,11 @@ def seal(content: bytes, signer: Signer, recipient: x509.Certificate, *,
     return envelope.envelope(signed, recipient, content_type="signed_data")
 
 
-def open_sealed(sealed: bytes, recipient: RecipientKey, trust: TrustStore) -> SignedContent:
-    """Decrypt and verify a sealed packet; raises a :class:`crypto.errors.PacketError` subclass on refusal."""
+def open_sealed(sealed: bytes, recipient: RecipientKey, trust: TrustStore, *,
+                timing: SigningTimePolicy = DEFAULT_TIMING, now: datetime | None = None) -> SignedContent:
+    """Decrypt and verify a sealed packet (signed by a certificate trusted for packet signing);
+    raises a :class:`crypto.errors.PacketError` subclass on refusal."""
     opened = envelope.open_envelope(sealed, recipient)
     if opened.content_type != "signed_data":
         raise MalformedPacket(f"the encrypted content is {opened.content_type}, not a signed packet")
-    return signed_data.verify(opened.content, trust)
+    return signed_data.verify(opened.content, trust, usage=Usage.PACKET_SIGNING, timing=timing, now=now)

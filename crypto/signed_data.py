@@ -34,7 +34,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from asn1crypto import algos, cms, core
 from asn1crypto import x509 as asn1_x509
@@ -45,9 +45,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from crypto.asn1 import HASH_ALGORITHMS, digest, from_asn1_certificate, load_content_info, to_asn1_certificate
-from crypto.errors import MalformedPacket, TamperedPacket, UnknownSigner
+from crypto.errors import BadSigningTime, CertificateExpired, MalformedPacket, TamperedPacket, UnknownSigner
 from crypto.keys import Signer
-from crypto.trust import TrustStore
+from crypto.trust import TrustStore, Usage
 
 _ECDSA_SHA256 = {"sha256_ecdsa", "ecdsa"}
 """Signature algorithms packets and receipts may carry: ``ecdsa-with-SHA256``, or the bare key OID some write."""
@@ -124,14 +124,32 @@ def sign(content: bytes, signer: Signer, *, chain: Sequence[x509.Certificate] = 
     return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
 
 
-def verify(data: bytes, trust: TrustStore) -> SignedContent:
-    """Check a packet's or a receipt's SignedData: every step above, then the signer's chain at the
-    signing time (a station offline for a month still delivers what it signed while its
-    certificate was valid).
+@dataclass(frozen=True)
+class SigningTimePolicy:
+    """How a signing time is judged against this side's clock (the receiver's configuration sets it)."""
+
+    clock_skew: timedelta = timedelta(minutes=5)
+    """How far ahead of this clock a signing time may be: two clocks never agree exactly, but a
+    signature dated an hour ahead is either a broken clock or a forger's choice."""
+    expiry_grace: timedelta = timedelta(days=30)
+    """How long after the signer's certificate expired a signature made while it was valid is still
+    accepted.  A station may be offline for weeks, so its last packets arrive after its certificate
+    ran out; without a limit, a certificate's key would stay useful forever to whoever stole it,
+    who need only date each signature back."""
+
+
+DEFAULT_TIMING = SigningTimePolicy()
+
+
+def verify(data: bytes, trust: TrustStore, *, usage: Usage, timing: SigningTimePolicy = DEFAULT_TIMING,
+           now: datetime | None = None) -> SignedContent:
+    """Check a packet's or a receipt's SignedData: every step above, then the signing time against
+    ``now`` (:class:`SigningTimePolicy`), then the signer's chain for ``usage`` at the signing time.
 
     Our profile on top of CMS: SHA-256 and ECDSA only, and signing-time present.  Raises
     :class:`MalformedPacket` (not such a SignedData), :class:`TamperedPacket` (digest or signature
-    wrong), :class:`UnknownSigner` or the trust store's errors (unknown signer, expired, revoked).
+    wrong), :class:`BadSigningTime`, :class:`UnknownSigner` or the trust store's errors (unknown
+    signer, expired, revoked).
     """
     signed = parse(data)
     signer_info = single_signer(signed)
@@ -143,13 +161,21 @@ def verify(data: bytes, trust: TrustStore) -> SignedContent:
     if signature_name not in _ECDSA_SHA256:
         raise MalformedPacket(f"signature algorithm {signature_name} is not ECDSA with SHA-256")
     attributes = check_signed_attributes(signed, signer_info)
-    if attributes.signing_time is None:
+    signing_time = attributes.signing_time
+    if signing_time is None:
         raise MalformedPacket("the signed attribute signing_time is missing (packets and receipts carry it)")
     verify_signature(signer_info, signer)
+    now = now or datetime.now(UTC)
+    if signing_time > now + timing.clock_skew:
+        raise BadSigningTime(f"signed at {signing_time:%Y-%m-%d %H:%M:%S}Z, later than this clock "
+                             f"({now:%Y-%m-%d %H:%M:%S}Z) allows with {timing.clock_skew} of skew")
     extras = [_certificate(certificate) for certificate in signed.certificates]
-    chain = trust.verify(signer, at=attributes.signing_time, intermediates=extras)
+    chain = trust.verify(signer, at=signing_time, usage=usage, intermediates=extras, now=now)
+    if now > signer.not_valid_after_utc + timing.expiry_grace:
+        raise CertificateExpired(f"{signer.subject.rfc4514_string()} expired {signer.not_valid_after_utc:%Y-%m-%d}; "
+                                 f"what it signed before is accepted for {timing.expiry_grace.days} days after")
     return SignedContent(signed.content, cms.ContentType(signed.content_type).native, signer,
-                         attributes.signing_time, tuple(chain))
+                         signing_time, tuple(chain))
 
 
 def parse(data: bytes) -> ParsedSignedData:

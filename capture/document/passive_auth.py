@@ -5,7 +5,7 @@ EF.SOD is ``77 { ContentInfo(SignedData v3) }`` whose encapsulated content (type
 id-ldsSecurityObject 2.23.136.1.1.1) is ``LDSSecurityObject ::= SEQUENCE { version, hashAlgorithm,
 SEQUENCE OF { dataGroupNumber, dataGroupHashValue }, ldsVersionInfo OPTIONAL }``.  The CMS checks
 are the station's one SignedData verifier (:mod:`crypto.signed_data`) and its one certificate
-path check (:class:`crypto.trust.TrustStore`), run step by step so that each is reported as its
+path check (:class:`crypto.csca.CscaStore`), run step by step so that each is reported as its
 own :class:`VerificationStep` and a bad chip is a failed step, never an exception:
 
 1. SOD structure - the CMS and the LDSSecurityObject parse; one signer; its certificate is present.
@@ -41,9 +41,9 @@ from capture.document.identity import VerificationStep
 from capture.document.tlv import TlvError, read_single
 from crypto import signed_data
 from crypto.asn1 import HASH_ALGORITHMS, digest, from_asn1_certificate
+from crypto.csca import CscaStore, is_ca
 from crypto.errors import KeyStoreError, PacketError, TamperedPacket, UnknownSigner
 from crypto.keys import load_certificates
-from crypto.trust import TrustStore, is_ca
 
 ID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
 ID_CSCA_MASTER_LIST = "2.23.136.1.1.2"
@@ -85,7 +85,7 @@ class CscaMasterList(core.Sequence):
     _fields = [("version", core.Integer), ("certList", _CertificateSet)]
 
 
-def load_csca_store(folder: Path) -> TrustStore:
+def load_csca_store(folder: Path) -> CscaStore:
     """The CSCAs the station trusts: every certificate file (:data:`CERTIFICATE_SUFFIXES`) and ICAO
     master list (``.ml``) in ``folder``, as trust anchors.
 
@@ -122,7 +122,7 @@ def load_csca_store(folder: Path) -> TrustStore:
     if not certificates:
         raise TrustStoreError(f"{folder} holds no CSCA certificate or master list "
                               f"({', '.join((*CERTIFICATE_SUFFIXES, MASTER_LIST_SUFFIX))})")
-    return TrustStore(certificates)
+    return CscaStore(certificates)
 
 
 def load_master_list(data: bytes) -> list[x509.Certificate]:
@@ -176,7 +176,7 @@ def parse_sod(sod: bytes) -> SecurityObject:
     return SecurityObject(algorithm, found, signed, signer_info, ds)
 
 
-def passive_authentication(sod: bytes, data_groups: Mapping[str, bytes], trust: TrustStore, *,
+def passive_authentication(sod: bytes, data_groups: Mapping[str, bytes], trust: CscaStore, *,
                            now: dt.datetime | None = None) -> tuple[VerificationStep, ...]:
     """Every passive-authentication step for ``data_groups`` (``{"DG1": bytes, ...}``, as read),
     the Document Signer checked against the CSCAs of ``trust`` at ``now`` (the time of reading)."""
@@ -228,7 +228,7 @@ def _signature_step(security: SecurityObject) -> VerificationStep:
     return VerificationStep(name, True, f"signed by {security.ds_certificate.subject.rfc4514_string()}")
 
 
-def _certificate_step(ds: x509.Certificate, trust: TrustStore, now: dt.datetime) -> VerificationStep:
+def _certificate_step(ds: x509.Certificate, trust: CscaStore, now: dt.datetime) -> VerificationStep:
     name = "Document Signer certificate"
     try:
         chain = trust.verify(ds, at=now)

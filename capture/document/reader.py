@@ -32,7 +32,7 @@ from capture.document.mrz import Mrz, MrzError, MrzInformation, cccd_document_nu
 from capture.document.passive_auth import passive_authentication
 from capture.document.personal_id import PersonalIdError, check_personal_id
 from capture.document.secure_messaging import SecureMessaging
-from crypto.trust import TrustStore
+from crypto.csca import CscaStore
 from drivers.errors import N_, Cancelled, ExplainedError
 from drivers.smartcard.base import EXTENDED_MAX_LE, CardReader, CommandAPDU, ResponseAPDU
 
@@ -160,7 +160,7 @@ def read_file(session: _Session, name: str, options: ReadOptions) -> bytes:
 
 
 def read_identity_document(reader: CardReader, access: MrzInformation | Sequence[MrzInformation],
-                           trust: TrustStore, *, options: ReadOptions | None = None,
+                           trust: CscaStore, *, options: ReadOptions | None = None,
                            cancel: threading.Event | None = None, today: date | None = None) -> IdentityDocument:
     """Read and verify the card on ``reader`` (which must be open, with a card present).
 

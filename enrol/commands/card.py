@@ -20,7 +20,7 @@ from capture.document.identity import IdentityDocument
 from capture.document.mrz import MrzError, MrzInformation
 from capture.document.passive_auth import TrustStoreError, load_csca_store
 from capture.document.reader import ReadOptions, cccd_access, read_identity_document
-from crypto.trust import TrustStore
+from crypto.csca import CscaStore
 from drivers.device import DeviceKind
 from drivers.errors import Cancelled, ExplainedError
 from drivers.smartcard.base import CardReader
@@ -81,7 +81,7 @@ def _read_card(args: argparse.Namespace, config: StationConfig) -> int:
     return EXIT_OK if document.verified else EXIT_DEVICE
 
 
-def _read(reader: CardReader, access: list[MrzInformation], trust: TrustStore, options: ReadOptions,
+def _read(reader: CardReader, access: list[MrzInformation], trust: CscaStore, options: ReadOptions,
           timeout: float) -> IdentityDocument:
     with reader:
         reader.wait_for_card(timeout)
@@ -96,7 +96,7 @@ def _read_simulated(args: argparse.Namespace, options: ReadOptions) -> IdentityD
     citizen = make_citizen(args.seed)
     simulator = CcidReaderSimulator()
     simulator.insert_card(EmrtdChip(citizen))
-    trust = load_csca_store(args.trust) if args.trust else TrustStore([run_pki().csca_certificate])
+    trust = load_csca_store(args.trust) if args.trust else CscaStore([run_pki().csca_certificate])
     try:
         reader = create_reader("ccid", {}, usb_backend=simulator.backend)
         return _read(reader, _access(args, citizen), trust, options, args.timeout)

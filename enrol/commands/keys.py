@@ -85,7 +85,8 @@ def _install(args: argparse.Namespace, config: StationConfig) -> int:
         return EXIT_USAGE
     try:
         certificate = load_certificate(args.certificate)
-        check_issued_certificate(certificate, _public_key(keys), TrustStore(load_certificates(keys.station_ca)))
+        check_issued_certificate(certificate, _public_key(keys), TrustStore(load_certificates(keys.station_ca)),
+                                 station_id=config.station_id)
     except CryptoError as error:
         print(_("Certificate refused: {error}").format(error=error), file=sys.stderr)
         return EXIT_DEVICE

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from crypto.errors import CertificateMismatch, KeyStoreError
 from crypto.keys import (
@@ -21,9 +22,9 @@ from crypto.keys import (
     read_secret,
     write_encrypted_key,
 )
-from crypto.pki import StationSubject, check_issued_certificate, issue_station_certificate, make_csr
+from crypto.pki import StationSubject, check_issued_certificate, issue_certificate, issue_station_certificate, make_csr
 from crypto.seal import open_sealed, seal
-from crypto.trust import TrustStore
+from crypto.trust import PACKET_SIGNING, TrustStore
 
 SUBJECT = StationSubject("NA-HUNGDUNG-01", "40", "412")
 
@@ -80,13 +81,30 @@ def test_install_checks_key_and_chain(ec_pki, rsa_pki):
     issued = issue_station_certificate(make_csr(SUBJECT, key), load_certificate(ec_pki.station_ca),
                                        ec_pki.ca_key(ec_pki.station_ca_key))
     trust = TrustStore([load_certificate(ec_pki.station_ca)])
-    check_issued_certificate(issued, key.public_key(), trust)
+    check_issued_certificate(issued, key.public_key(), trust, station_id=SUBJECT.station_id)
     with pytest.raises(CertificateMismatch, match="another key"):
-        check_issued_certificate(issued, generate_station_key().public_key(), trust)
+        check_issued_certificate(issued, generate_station_key().public_key(), trust, station_id=SUBJECT.station_id)
     with pytest.raises(CertificateMismatch, match="station CA"):
-        check_issued_certificate(issued, key.public_key(), TrustStore([load_certificate(rsa_pki.station_ca)]))
+        check_issued_certificate(issued, key.public_key(), TrustStore([load_certificate(rsa_pki.station_ca)]),
+                                 station_id=SUBJECT.station_id)
     with pytest.raises(CertificateMismatch):
         FileSigner(generate_station_key(), issued)
+
+
+def test_install_refuses_another_stations_name_or_a_certificate_that_cannot_sign_packets(ec_pki):
+    """Both would be accepted today and refused later, packet after packet, at the registry."""
+    key = generate_station_key()
+    ca, ca_key = load_certificate(ec_pki.station_ca), ec_pki.ca_key(ec_pki.station_ca_key)
+    trust = TrustStore([ca])
+    issued = issue_station_certificate(make_csr(SUBJECT, key), ca, ca_key)
+    with pytest.raises(CertificateMismatch, match=r"names NA-HUNGDUNG-01 .* not this station \(NA-OTHER-02\)"):
+        check_issued_certificate(issued, key.public_key(), trust, station_id="NA-OTHER-02")
+    for extended, missing in [((ExtendedKeyUsageOID.CLIENT_AUTH,), "packet_signing"),
+                              ((PACKET_SIGNING,), "tls_client")]:
+        narrow = issue_certificate(SUBJECT.name(), key.public_key(), ca, ca_key,
+                                   usages=frozenset({"digital_signature"}), extended=extended)
+        with pytest.raises(CertificateMismatch, match=missing):
+            check_issued_certificate(narrow, key.public_key(), trust, station_id=SUBJECT.station_id)
 
 
 def test_pkcs11_key_on_softhsm_signs_packets_that_open(softhsm_token, ec_pki, helpers):
@@ -98,7 +116,7 @@ def test_pkcs11_key_on_softhsm_signs_packets_that_open(softhsm_token, ec_pki, he
         _ = without_certificate.certificate
     certificate = issue_station_certificate(csr, load_certificate(ec_pki.station_ca),
                                             ec_pki.ca_key(ec_pki.station_ca_key))
-    check_issued_certificate(certificate, public_key, helpers.trust(ec_pki))
+    check_issued_certificate(certificate, public_key, helpers.trust(ec_pki), station_id=SUBJECT.station_id)
     signer = Pkcs11Signer(softhsm_token, "station", "station-key", b"1234", certificate)
     sealed = seal(b"sealed on a token", signer, helpers.registry(ec_pki))
     opened = open_sealed(sealed, helpers.recipient(ec_pki), helpers.trust(ec_pki))

@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from crypto.errors import (
+    BadSigningTime,
     CertificateExpired,
     CertificateRevoked,
     MalformedPacket,
@@ -20,6 +21,7 @@ from crypto.errors import (
 from crypto.keys import FileSigner, generate_station_key, load_certificate
 from crypto.pki import issue_station_certificate, make_csr
 from crypto.seal import open_sealed, seal
+from crypto.signed_data import SigningTimePolicy
 from crypto.trust import TrustStore
 
 CONTENT = b"PK\x03\x04 pretend zip " * 500
@@ -133,6 +135,40 @@ def test_signed_while_valid_is_accepted_after_expiry(ec_pki, helpers):
     late = seal(CONTENT, FileSigner(key, certificate), helpers.registry(ec_pki))
     with pytest.raises(CertificateExpired):
         open_sealed(late, helpers.recipient(ec_pki), TrustStore([ca]))
+
+
+def test_signing_time_is_judged_against_the_clock_with_skew_and_grace(ec_pki, helpers):
+    """Future beyond the skew: refused.  Before the certificate began: refused.  Expired but signed
+    while valid: accepted for the grace window only (RFC 5652 §11.3 signing-time is the signer's claim)."""
+    from crypto.pki import StationSubject, issue_certificate
+
+    now = datetime.now(UTC)
+    timing = SigningTimePolicy(clock_skew=timedelta(minutes=5), expiry_grace=timedelta(days=10))
+    ca_key = generate_station_key()
+    ca = issue_certificate(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "old CA")]), ca_key.public_key(),
+                           None, ca_key, ca=True, days=3650, not_before=now - timedelta(days=400),
+                           usages=frozenset({"key_cert_sign"}))
+
+    def station(**kwargs) -> FileSigner:
+        key = generate_station_key()
+        return FileSigner(key, issue_station_certificate(make_csr(StationSubject("X-7", "40", "412"), key), ca,
+                                                         ca_key, **kwargs))
+
+    def opened(signer, signing_time, at=now):
+        sealed = seal(CONTENT, signer, helpers.registry(ec_pki), signing_time=signing_time)
+        return open_sealed(sealed, helpers.recipient(ec_pki), TrustStore([ca]), timing=timing, now=at)
+
+    current = station(not_before=now - timedelta(days=1))
+    assert opened(current, now + timedelta(minutes=4)).content == CONTENT  # a clock a little ahead
+    with pytest.raises(BadSigningTime, match="later than this clock"):
+        opened(current, now + timedelta(minutes=6))
+    with pytest.raises(CertificateExpired):
+        opened(current, now - timedelta(days=2))  # before the certificate's notBefore
+    expired = station(not_before=now - timedelta(days=40), days=30)  # ended 10 days ago
+    signed_while_valid = now - timedelta(days=15)
+    assert opened(expired, signed_while_valid, at=now - timedelta(days=1)).content == CONTENT
+    with pytest.raises(CertificateExpired, match="accepted for 10 days"):
+        opened(expired, signed_while_valid, at=now + timedelta(days=1))
 
 
 def test_revoked_certificate(ec_pki, helpers):

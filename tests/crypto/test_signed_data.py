@@ -23,9 +23,10 @@ from capture.document.passive_auth import LdsSecurityObject, passive_authenticat
 from capture.document.tlv import read_single
 from crypto import signed_data
 from crypto.asn1 import to_asn1_certificate
+from crypto.csca import CscaStore
 from crypto.errors import MalformedPacket, TamperedPacket, UnknownSigner
 from crypto.keys import FileSigner
-from crypto.trust import TrustStore
+from crypto.trust import Usage
 from hardware_sim.citizens import make_citizen
 from hardware_sim.emrtd import build_files, make_pki, run_pki, tlv
 
@@ -256,14 +257,14 @@ def test_packets_keep_their_profile_though_the_verifier_knows_more(ec_pki, rsa_k
     """An RSA-PSS SignedData verifies step by step, but a packet must be ECDSA with SHA-256."""
     data = _make(_certificate(rsa_key), _rsa_pss(rsa_key, "sha256", 32), algorithm=_pss_parameters("sha256", 32))
     with pytest.raises(MalformedPacket, match="not ECDSA with SHA-256"):
-        signed_data.verify(data, helpers.trust(ec_pki))
+        signed_data.verify(data, helpers.trust(ec_pki), usage=Usage.PACKET_SIGNING)
 
 
 def test_a_packet_without_signing_time_is_malformed(ec_pki, helpers):
     signer = ec_pki.station_signer()
     data = _rebuild(_station_signed(ec_pki), drop=("signing_time",), sign=_station_key_signs(signer))
     with pytest.raises(MalformedPacket, match="signing_time is missing"):
-        signed_data.verify(data, helpers.trust(ec_pki))
+        signed_data.verify(data, helpers.trust(ec_pki), usage=Usage.PACKET_SIGNING)
 
 
 # --------------------------------------------------------------------------- both users
@@ -282,9 +283,9 @@ def _sod_signed_data(files: dict[str, bytes]) -> bytes:
     return read_single(files["SOD"], 0x77)
 
 
-def _steps(sod_signed_data: bytes, files: dict[str, bytes], trust: TrustStore | None = None) -> dict:
+def _steps(sod_signed_data: bytes, files: dict[str, bytes], trust: CscaStore | None = None) -> dict:
     steps = passive_authentication(tlv(0x77, sod_signed_data), _groups(files),
-                                   trust or TrustStore([run_pki().csca_certificate]))
+                                   trust or CscaStore([run_pki().csca_certificate]))
     return {step.name: step for step in steps}
 
 
@@ -297,7 +298,7 @@ def test_a_changed_message_digest_is_refused_by_both_users(ec_pki, helpers, card
     for forged in (_rebuild(packet, replace={"message_digest": wrong}),
                    _rebuild(packet, replace={"message_digest": wrong}, sign=_station_key_signs(signer))):
         with pytest.raises(TamperedPacket):
-            signed_data.verify(forged, helpers.trust(ec_pki))
+            signed_data.verify(forged, helpers.trust(ec_pki), usage=Usage.PACKET_SIGNING)
 
     ds_key = run_pki().ds_key
     sod = _sod_signed_data(card_files)
@@ -337,7 +338,7 @@ def test_a_pss_document_signer_passes_and_a_wrong_salt_fails(card_files):
     pki = make_pki(algorithm="rsa")
     files = build_files(make_citizen(11), pki)
     sod = _sod_signed_data(files)
-    trust = TrustStore([pki.csca_certificate])
+    trust = CscaStore([pki.csca_certificate])
     good = _rebuild(sod, algorithm=_pss_parameters("sha256", 32), sign=_rsa_pss(pki.ds_key, "sha256", 32))
     assert all(step.passed for step in _steps(good, files, trust).values())
     wrong_salt = _rebuild(sod, algorithm=_pss_parameters("sha256", 20), sign=_rsa_pss(pki.ds_key, "sha256", 32))

@@ -24,7 +24,7 @@ import pytest
 from capture.document.bac import BacError
 from capture.document.reader import ReadOptions, cccd_access, read_identity_document
 from capture.document.secure_messaging import SecureMessagingError
-from crypto.trust import TrustStore
+from crypto.csca import CscaStore
 from drivers.errors import DeviceBusy, DeviceNotFound, ProtocolError
 from drivers.smartcard import pcsc
 from drivers.smartcard.base import CardRemoved, CommandAPDU
@@ -151,7 +151,7 @@ def _access(citizen):
 
 
 def _trust():
-    return TrustStore([run_pki().csca_certificate])
+    return CscaStore([run_pki().csca_certificate])
 
 
 def test_reads_and_verifies_the_card_through_pcscd(card, citizen):

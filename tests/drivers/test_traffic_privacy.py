@@ -12,7 +12,7 @@ import re
 import pytest
 
 from capture.document.reader import cccd_access, read_identity_document
-from crypto.trust import TrustStore
+from crypto.csca import CscaStore
 from drivers.fingerprint.models import create_scanner
 from drivers.smartcard.models import create_reader
 from drivers.traffic import MAX_LOGGED_BYTES, summary
@@ -83,7 +83,7 @@ def test_chip_files_are_not_in_the_card_reader_traffic(traffic):
             reader.wait_for_card(5)
             access = cccd_access(citizen.personal_id, f"{citizen.birth_date:%y%m%d}",
                                  f"{citizen.expiry_date:%y%m%d}")
-            document = read_identity_document(reader, access, TrustStore([run_pki().csca_certificate]))
+            document = read_identity_document(reader, access, CscaStore([run_pki().csca_certificate]))
     finally:
         simulator.backend.detach(simulator)
     assert document.verified

@@ -15,7 +15,7 @@ from capture.document.passive_auth import (
     load_master_list,
     passive_authentication,
 )
-from crypto.trust import TrustStore
+from crypto.csca import CscaStore
 from hardware_sim.citizens import make_citizen
 from hardware_sim.emrtd import build_files, make_pki, run_pki
 
@@ -35,7 +35,7 @@ def _groups(files):
 
 
 def _trust():
-    return TrustStore([run_pki().csca_certificate])
+    return CscaStore([run_pki().csca_certificate])
 
 
 def test_lds_files_parse(files, citizen):
@@ -81,11 +81,11 @@ def test_a_tampered_data_group_fails_its_hash(citizen):
 
 
 def test_an_unknown_csca_fails_the_chain(files):
-    other = TrustStore([make_pki(csca_name="Test CSCA Vietnam").csca_certificate])  # same name, other key
+    other = CscaStore([make_pki(csca_name="Test CSCA Vietnam").csca_certificate])  # same name, other key
     steps = {s.name: s for s in passive_authentication(files["SOD"], _groups(files), other)}
     assert steps["Document Signer certificate"].passed is False
     assert "is not signed by CN=Test CSCA Vietnam" in steps["Document Signer certificate"].detail
-    unrelated = TrustStore([make_pki(csca_name="Other country").csca_certificate])
+    unrelated = CscaStore([make_pki(csca_name="Other country").csca_certificate])
     steps = {s.name: s for s in passive_authentication(files["SOD"], _groups(files), unrelated)}
     assert "no CSCA" in steps["Document Signer certificate"].detail
     assert "no trusted issuer named" in steps["Document Signer certificate"].detail
@@ -118,7 +118,7 @@ def test_a_data_group_the_sod_does_not_list_fails(files):
 def test_rsa_document_signer(citizen):
     pki = make_pki(algorithm="rsa")
     rsa_files = build_files(citizen, pki)
-    steps = passive_authentication(rsa_files["SOD"], _groups(rsa_files), TrustStore([pki.csca_certificate]))
+    steps = passive_authentication(rsa_files["SOD"], _groups(rsa_files), CscaStore([pki.csca_certificate]))
     assert all(s.passed for s in steps), steps
 
 
@@ -160,9 +160,9 @@ def test_a_csca_re_issued_under_the_same_key_is_found_past_its_expired_copy(file
                .not_valid_before(now - dt.timedelta(days=800)).not_valid_after(now - dt.timedelta(days=400))
                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                .sign(pki.csca_key, hashes.SHA256()))
-    steps = passive_authentication(files["SOD"], _groups(files), TrustStore([expired, csca]))
+    steps = passive_authentication(files["SOD"], _groups(files), CscaStore([expired, csca]))
     assert all(s.passed for s in steps), steps
-    alone = {s.name: s for s in passive_authentication(files["SOD"], _groups(files), TrustStore([expired]))}
+    alone = {s.name: s for s in passive_authentication(files["SOD"], _groups(files), CscaStore([expired]))}
     assert alone["Document Signer certificate"].passed is False
 
 

@@ -8,7 +8,7 @@ import pytest
 from capture.document.bac import BacError
 from capture.document.reader import NotAnEmrtd, ReadOptions, cccd_access, read_identity_document
 from capture.document.secure_messaging import SecureMessagingError
-from crypto.trust import TrustStore
+from crypto.csca import CscaStore
 from drivers.errors import Cancelled, ProtocolError
 from drivers.smartcard import ccid
 from drivers.smartcard.base import CardRemoved
@@ -35,7 +35,7 @@ def access(citizen):
 
 
 def trust():
-    return TrustStore([run_pki().csca_certificate])
+    return CscaStore([run_pki().csca_certificate])
 
 
 def read(sim, citizen, **options):
