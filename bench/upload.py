@@ -32,6 +32,7 @@ from crypto.seal import seal
 from packet.build import build_packet
 from station.config import load_config
 from station.identity import load_identity
+from station.outbox.uploader import upload_headers
 
 PACKET_BYTES = 2_000_000
 
@@ -115,7 +116,8 @@ def _run(identity, port: int, batch: list[tuple[str, bytes]], clients: int) -> f
                     if not queue:
                         return
                     packet_id, sealed = queue.pop()
-                response = client.put(f"/v1/packets/{packet_id}", content=sealed)
+                response = client.put(f"/v1/packets/{packet_id}", content=sealed,
+                                      headers=upload_headers(hashlib.sha256(sealed).digest()))
                 if response.status_code != 201:
                     failures.append(f"{packet_id}: {response.status_code} {response.text[:120]}")
                     continue

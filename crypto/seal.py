@@ -34,6 +34,9 @@ def open_sealed(sealed: bytes, recipient: RecipientKey, trust: TrustStore, *,
     """Decrypt and verify a sealed packet (signed by a certificate trusted for packet signing);
     raises a :class:`crypto.errors.PacketError` subclass on refusal."""
     opened = envelope.open_envelope(sealed, recipient)
-    if opened.content_type != "signed_data":
+    # We label the encrypted content signed-data (RFC 5652 §6.1); `openssl cms -encrypt` labels whatever
+    # it encrypts id-data, also a ContentInfo that `openssl cms -sign` made.  Either way the content
+    # must then be a SignedData ContentInfo, which the verifier checks.
+    if opened.content_type not in ("signed_data", "data"):
         raise MalformedPacket(f"the encrypted content is {opened.content_type}, not a signed packet")
     return signed_data.verify(opened.content, trust, usage=Usage.PACKET_SIGNING, timing=timing, now=now)

@@ -1,15 +1,25 @@
 """The receiver's HTTP API (ASGI, Starlette).
 
-``PUT /v1/packets/{id}``: body = the sealed packet.  ``201`` (stored now) or ``200`` (already stored)
-with the receipt (DER CMS SignedData) as body; ``422``/``409``/``400``/``413`` with
-``{"error": code, "detail": text}`` when refused — the codes are those of :mod:`crypto.errors`
-and :mod:`receiver.intake`.  ``GET /v1/packets/{id}/receipt``: the receipt again, or ``404``.
+``PUT /v1/packets/{id}``: body = the sealed packet (``Content-Type: application/pkcs7-mime``, and
+``Content-Digest`` (RFC 9530) checked when sent).  ``201`` (stored now) or ``200`` (already stored)
+with the receipt (DER CMS SignedData) as body; ``422``/``409``/``400``/``408``/``413``/``415`` with
+``{"error": code, "detail": text}`` when refused — the codes are those of :mod:`crypto.errors`,
+:mod:`receiver.intake` and this module's (``unsupported-media-type``, ``bad-content-digest``,
+``content-digest-mismatch``, ``idle-timeout``, ``too-large``).
+``GET /v1/packets/{id}/receipt``: the receipt again, or ``404``.
 ``GET /health``: ``{"status": "ok", "packets": n}``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
 import logging
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -23,25 +33,112 @@ from receiver.intake import MAX_PACKET_BYTES, BadPacketId, Intake, PacketConflic
 log = logging.getLogger(__name__)
 
 RECEIPT_MEDIA_TYPE = "application/pkcs7-mime; smime-type=signed-data"
+SEALED_MEDIA_TYPE = "application/pkcs7-mime"
+"""RFC 8551 §3.2: CMS enveloped content (the smime-type parameter is not required)."""
+DIGEST_ALGORITHMS = {"sha-256": "sha256", "sha-512": "sha512"}
+"""RFC 9530 §5 (the IANA Hash Algorithms for HTTP Digest Fields): the two active algorithms."""
 
 
-def create_app(intake: Intake) -> Starlette:
+def content_digests(header: str | None) -> dict[str, bytes]:
+    """The digests of a ``Content-Digest`` field (RFC 9530 §2: a structured-field Dictionary of
+    Byte Sequences, RFC 8941 §3.2, §3.3.5) by algorithm; algorithms other than :data:`DIGEST_ALGORITHMS`
+    are ignored, as §2 lets a recipient do.  :class:`ValueError` for a field that is not such a dictionary."""
+    if header is None:
+        return {}
+    digests: dict[str, bytes] = {}
+    for member in header.split(","):
+        key, equals, value = member.strip().partition("=")
+        value = value.split(";")[0].strip()  # parameters are allowed and carry nothing we use
+        if not equals or not key or len(value) < 2 or value[0] != ":" or value[-1] != ":":
+            raise ValueError(f"{member.strip()!r} is not algorithm=:base64:")
+        try:
+            digest = base64.b64decode(value[1:-1], validate=True)
+        except binascii.Error as error:
+            raise ValueError(f"{key}: not base64 ({error})") from None
+        name = key.strip().lower()
+        if name in DIGEST_ALGORITHMS:
+            if len(digest) != hashlib.new(DIGEST_ALGORITHMS[name]).digest_size:
+                raise ValueError(f"{name}: {len(digest)} bytes is not a {name} digest")
+            digests[name] = digest
+    return digests
+
+
+class ByteBudget:
+    """At most ``limit`` bytes of request bodies held at once; a larger request waits its turn.
+
+    Opening a packet holds it about three times (the body, the decrypted SignedData, the content),
+    so the receiver's memory for uploads stays near three budgets, whatever the number of clients.
+    A request larger than the whole budget runs alone.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._held = 0
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        size = min(size, self.limit)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._held + size <= self.limit)
+            self._held += size
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._held -= size
+                self._changed.notify_all()
+
+
+def create_app(intake: Intake, *, idle_timeout_s: float = 30.0,
+               budget_bytes: int = MAX_PACKET_BYTES) -> Starlette:
+    """The API over ``intake``.  ``budget_bytes`` bounds the bodies held at once (the declared sizes
+    of the uploads in progress): an upload beyond it waits before its body is read, so the memory of
+    many large uploads is bounded by the budget, not by their number (see :class:`ByteBudget`)."""
+    budget = ByteBudget(budget_bytes)
+
     async def put_packet(request: Request) -> Response:
         packet_id = request.path_params["packet_id"]
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_PACKET_BYTES:
-            return _refusal(413, "too-large", f"a packet may hold at most {MAX_PACKET_BYTES} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_PACKET_BYTES:
-                return _refusal(413, "too-large", f"a packet may hold at most {MAX_PACKET_BYTES} bytes")
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != SEALED_MEDIA_TYPE:
+            return _refusal(415, "unsupported-media-type",
+                            f"a sealed packet is sent as {SEALED_MEDIA_TYPE} (RFC 8551), not {media_type or 'untyped'}")
         try:
-            accepted = await run_in_threadpool(intake.accept, packet_id, bytes(body))
-        except PacketError as error:
-            status = 409 if isinstance(error, PacketConflict) else 400 if isinstance(error, BadPacketId) else 422
-            log.warning("packet %s refused: %s (%s)", packet_id, error.code, error)
-            return _refusal(status, error.code, str(error))
+            expected = content_digests(request.headers.get("content-digest"))
+        except ValueError as error:
+            return _refusal(400, "bad-content-digest", f"Content-Digest (RFC 9530): {error}")
+        declared = request.headers.get("content-length")
+        size = int(declared) if declared is not None and declared.isdigit() else MAX_PACKET_BYTES
+        if size > MAX_PACKET_BYTES:
+            return _refusal(413, "too-large", f"a packet may hold at most {MAX_PACKET_BYTES} bytes")
+        async with budget.hold(size):
+            body = bytearray()
+            hashers = {name: hashlib.new(DIGEST_ALGORITHMS[name]) for name in expected}
+            chunks = request.stream().__aiter__()
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(chunks.__anext__(), idle_timeout_s)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    log.warning("packet %s: no body data for %.0f s after %d bytes; cut off", packet_id,
+                                idle_timeout_s, len(body))
+                    return _refusal(408, "idle-timeout", f"no data for {idle_timeout_s:.0f} s")
+                body += chunk
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                if len(body) > MAX_PACKET_BYTES:
+                    return _refusal(413, "too-large", f"a packet may hold at most {MAX_PACKET_BYTES} bytes")
+            for name, hasher in hashers.items():
+                if not hmac.compare_digest(hasher.digest(), expected[name]):
+                    return _refusal(400, "content-digest-mismatch",
+                                    f"the body's {name} differs from its Content-Digest: changed on the way")
+            try:
+                accepted = await run_in_threadpool(intake.accept, packet_id, bytes(body))
+            except PacketError as error:
+                status = 409 if isinstance(error, PacketConflict) else 400 if isinstance(error, BadPacketId) else 422
+                log.warning("packet %s refused: %s (%s)", packet_id, error.code, error)
+                return _refusal(status, error.code, str(error))
         return Response(accepted.receipt, status_code=201 if accepted.created else 200,
                         media_type=RECEIPT_MEDIA_TYPE)
 

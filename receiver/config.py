@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crypto.keys import read_secret
 from crypto.pki import DevPki
+from crypto.signed_data import SigningTimePolicy
 from receiver.server import ReceiverSettings
 
 
@@ -45,6 +48,15 @@ class ReceiverConfig(BaseModel):
     receipt_key: Path | None = None
     receipt_passphrase_file: Path | None = None
     crl: Path | None = None
+    """The station CA's CRL (PEM or DER), applied to packet signers and TLS clients, reloaded when it changes."""
+    stale_crl: Literal["warn", "refuse"] = "warn"
+    """A CRL past its nextUpdate: only logged, or every packet and client of that CA refused."""
+    clock_skew_s: int = Field(300, ge=0, le=86_400)
+    """How far ahead of this clock a packet's signing time may be."""
+    expiry_grace_days: int = Field(30, ge=0, le=3650)
+    """How long after a station certificate expired its earlier signatures are accepted."""
+    idle_timeout_s: int = Field(30, ge=1, le=3600)
+    """A client that sends nothing of its upload for this long is cut off."""
 
 
 def load_receiver_config(path: Path | None) -> ReceiverConfig:
@@ -102,4 +114,7 @@ def receiver_settings(config: ReceiverConfig, *, dev_pki: Callable[[], DevPki],
         if config.decryption_passphrase_file else None,
         receipt_passphrase=read_secret(file=config.receipt_passphrase_file)
         if config.receipt_passphrase_file else None,
-        crl=config.crl, name=config.name, host=config.host, port=config.port)
+        crl=config.crl, stale_crl=config.stale_crl, idle_timeout_s=float(config.idle_timeout_s),
+        timing=SigningTimePolicy(clock_skew=timedelta(seconds=config.clock_skew_s),
+                                 expiry_grace=timedelta(days=config.expiry_grace_days)),
+        name=config.name, host=config.host, port=config.port)

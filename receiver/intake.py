@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,6 +25,7 @@ from crypto.errors import MalformedPacket, ManifestMismatch, PacketError
 from crypto.keys import RecipientKey, Signer
 from crypto.receipt import RegistryReceipt, sign_receipt
 from crypto.seal import open_sealed
+from crypto.signed_data import DEFAULT_TIMING, SigningTimePolicy
 from crypto.trust import TrustStore
 from packet.manifest import Packet, PacketFormatError, UnsafeZip, UnsupportedManifest, read_packet
 from receiver.store import PacketStore, StoredPacket
@@ -72,10 +74,12 @@ class Accepted:
 
 
 class Intake:
-    def __init__(self, recipient: RecipientKey, station_trust: TrustStore, receipt_signer: Signer,
-                 store: PacketStore, *, name: str = "registry") -> None:
+    def __init__(self, recipient: RecipientKey, station_trust: Callable[[], TrustStore], receipt_signer: Signer,
+                 store: PacketStore, *, name: str = "registry", timing: SigningTimePolicy = DEFAULT_TIMING) -> None:
         self.recipient = recipient
         self.station_trust = station_trust
+        """The trust store for packet signers as it is now (the CRL may be reloaded between two packets)."""
+        self.timing = timing
         self.receipt_signer = receipt_signer
         self.store = store
         self.name = name
@@ -94,7 +98,7 @@ class Intake:
         stored = self.store.get(packet_id)
         if stored is not None:
             return self._duplicate(stored, digest)
-        opened = open_sealed(sealed, self.recipient, self.station_trust)
+        opened = open_sealed(sealed, self.recipient, self.station_trust(), timing=self.timing)
         station_id = _common_name(opened.signer)
         check_manifest(opened.content, packet_id, station_id)
         received_at = datetime.now(UTC).replace(microsecond=0)

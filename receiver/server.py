@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
-from crypto.keys import FileSigner, RecipientKey, load_certificate, load_certificates, load_private_key
-from crypto.trust import TrustStore, load_crl
+from crypto.keys import FileSigner, RecipientKey, load_certificate, load_private_key
+from crypto.signed_data import DEFAULT_TIMING, SigningTimePolicy
 from receiver.app import create_app
 from receiver.intake import Intake
+from receiver.revocation import StationTrust, TlsFiles
 from receiver.store import PacketStore
 
 
@@ -30,44 +30,46 @@ class ReceiverSettings:
     decryption_passphrase: bytes | None = None
     receipt_passphrase: bytes | None = None
     crl: Path | None = None
+    stale_crl: str = "warn"
+    """What a CRL past its nextUpdate does: "warn" (logged) or "refuse" (no packet or client of that CA)."""
+    timing: SigningTimePolicy = DEFAULT_TIMING
+    idle_timeout_s: float = 30.0
+    """A client that sends nothing of its request body for this long is cut off."""
     name: str = "registry"
     host: str = "127.0.0.1"
     port: int = 8443
 
+    @property
+    def tls_files(self) -> TlsFiles:
+        return TlsFiles(self.tls_certificate, self.tls_key, self.station_ca)
 
-def build_intake(settings: ReceiverSettings) -> Intake:
+
+def build_intake(settings: ReceiverSettings, station_trust: StationTrust | None = None) -> Intake:
     receipt_key = load_private_key(settings.receipt_key, settings.receipt_passphrase)
-    crls = [load_crl(settings.crl.read_bytes())] if settings.crl else []
+    trust = station_trust or StationTrust(settings.tls_files, settings.crl, stale_crl=settings.stale_crl)
     return Intake(
         RecipientKey.from_files(settings.decryption_key, settings.decryption_certificate,
                                 settings.decryption_passphrase),
-        TrustStore(load_certificates(settings.station_ca), crls=crls),
+        trust.trust,
         FileSigner(receipt_key, load_certificate(settings.receipt_certificate)),  # type: ignore[arg-type]
         PacketStore(settings.data_dir),
         name=settings.name,
+        timing=settings.timing,
     )
 
 
-def uvicorn_config(settings: ReceiverSettings, intake: Intake | None = None) -> uvicorn.Config:
-    """The uvicorn configuration: TLS with client certificates verified against the station CA."""
-    return uvicorn.Config(
-        create_app(intake or build_intake(settings)), host=settings.host, port=settings.port,
-        ssl_certfile=str(settings.tls_certificate), ssl_keyfile=str(settings.tls_key),
-        ssl_ca_certs=str(settings.station_ca), ssl_cert_reqs=ssl.CERT_REQUIRED,
-        log_level="warning", access_log=False, timeout_keep_alive=30, timeout_graceful_shutdown=2)
-
-
 def loaded_config(settings: ReceiverSettings, intake: Intake | None = None) -> uvicorn.Config:
-    """The uvicorn configuration, loaded, with the station CA accepted as a trust anchor by itself.
-
-    OpenSSL normally insists on a chain ending at a self-signed root; ``VERIFY_X509_PARTIAL_CHAIN``
-    lets the station CA (an intermediate) be the anchor, so that certificates the same root issued
-    for other purposes can never pass as a station's.
-    """
-    config = uvicorn_config(settings, intake)
+    """The uvicorn configuration, loaded, serving TLS with the station trust's context
+    (:mod:`receiver.revocation`: client certificates required, the station CA as anchor, the CRL
+    applied and reloaded)."""
+    station_trust = StationTrust(settings.tls_files, settings.crl, stale_crl=settings.stale_crl)
+    config = uvicorn.Config(
+        create_app(intake or build_intake(settings, station_trust), idle_timeout_s=settings.idle_timeout_s),
+        host=settings.host, port=settings.port,
+        ssl_certfile=str(settings.tls_certificate), ssl_keyfile=str(settings.tls_key),
+        log_level="warning", access_log=False, timeout_keep_alive=30, timeout_graceful_shutdown=2)
     config.load()
-    assert config.ssl is not None
-    config.ssl.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    config.ssl = station_trust.server_context()  # in place of the context uvicorn made from the files
     return config
 
 

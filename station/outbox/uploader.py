@@ -74,11 +74,7 @@ class Uploader:
         sealed = self.outbox.read_sealed(row.packet_id)
         digest = hashlib.sha256(sealed).digest()
         try:
-            response = self.client.put(
-                f"/v1/packets/{row.packet_id}", content=sealed,
-                headers={"Content-Type": SEALED_MEDIA_TYPE,
-                         # RFC 9530 Content-Digest, so a proxy or receiver can check the bytes before decrypting.
-                         "Content-Digest": f"sha-256=:{base64.b64encode(digest).decode()}:"})
+            response = self.client.put(f"/v1/packets/{row.packet_id}", content=sealed, headers=upload_headers(digest))
         except httpx.HTTPError as error:
             return self._retry(row, f"network: {type(error).__name__}: {error}")
         if response.status_code in (200, 201):
@@ -132,6 +128,12 @@ class Uploader:
             wait = 60.0 if due is None else max(0.05, min(60.0, (due - datetime.now(UTC)).total_seconds()))
             self._wake.wait(wait)
             self._wake.clear()
+
+
+def upload_headers(sha256: bytes) -> dict[str, str]:
+    """The headers of a packet's PUT: its media type, and its RFC 9530 Content-Digest, so that the
+    receiver (or a proxy) checks the bytes before it decrypts anything."""
+    return {"Content-Type": SEALED_MEDIA_TYPE, "Content-Digest": f"sha-256=:{base64.b64encode(sha256).decode()}:"}
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str]:

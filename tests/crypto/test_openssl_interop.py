@@ -73,3 +73,46 @@ def test_pkcs1_v15_key_transport_is_refused(rsa_pki, helpers, tmp_path):
                     "-out", str(out), "-recip", str(rsa_pki.registry_certificate)).returncode == 0
     with pytest.raises(MalformedPacket, match="only RSA-OAEP"):
         open_envelope(out.read_bytes(), helpers.recipient(rsa_pki))
+
+
+def test_a_packet_made_with_openssl_alone_is_accepted_and_its_receipt_verifies(ec_pki, synthetic, tmp_path):
+    """The station's job done by stock openssl (cms -sign, then cms -encrypt, which labels the content
+    id-data): the receiver stores it, and its receipt verifies for exactly those bytes."""
+    import hashlib
+
+    from crypto.receipt import verify_receipt
+    from crypto.trust import TrustStore
+    from packet.build import build_packet
+    from receiver.server import build_intake
+
+    record = synthetic.record(fingers=1)
+    packet = tmp_path / "packet.zip"
+    packet.write_bytes(build_packet(record))
+    signed, sealed = tmp_path / "signed.der", tmp_path / "packet.p7m"
+    result = _openssl("cms", "-sign", "-binary", "-nodetach", "-md", "sha256", "-in", str(packet),
+                      "-signer", str(ec_pki.station_certificate), "-inkey", str(ec_pki.station_key),
+                      "-passin", f"file:{ec_pki.station_passphrase}", "-certfile", str(ec_pki.station_ca),
+                      "-outform", "DER", "-out", str(signed))
+    assert result.returncode == 0, result.stderr.decode()
+    result = _openssl("cms", "-encrypt", "-aes-256-gcm", "-binary", "-in", str(signed), "-outform", "DER",
+                      "-out", str(sealed), "-recip", str(ec_pki.registry_certificate))
+    assert result.returncode == 0, result.stderr.decode()
+    intake = build_intake(synthetic.receiver_settings(ec_pki, tmp_path / "receiver"))
+    accepted = intake.accept(str(record.packet_id), sealed.read_bytes())
+    assert accepted.created
+    receipt = verify_receipt(accepted.receipt, TrustStore([load_certificate(ec_pki.receipt_certificate)]),
+                             packet_id=str(record.packet_id),
+                             sealed_sha256=hashlib.sha256(sealed.read_bytes()).hexdigest())
+    assert receipt.station_id == record.station_id
+
+
+def test_id_data_that_is_not_a_signed_data_is_malformed(ec_pki, helpers, tmp_path):
+    from crypto.seal import open_sealed
+
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"PK\x03\x04 an unsigned zip")
+    out = tmp_path / "unsigned.p7m"
+    assert _openssl("cms", "-encrypt", "-aes-256-gcm", "-binary", "-in", str(plain), "-outform", "DER",
+                    "-out", str(out), "-recip", str(ec_pki.registry_certificate)).returncode == 0
+    with pytest.raises(MalformedPacket):
+        open_sealed(out.read_bytes(), helpers.recipient(ec_pki), helpers.trust(ec_pki))

@@ -36,8 +36,22 @@ def test_a_complete_file_does_not_touch_the_development_pki(tmp_path):
     assert settings.port == 9443 and settings.name == "registry-40" and settings.station_ca == tmp_path / "station_ca"
 
 
+def test_the_trust_policy_reaches_the_settings(tmp_path):
+    from datetime import timedelta
+
+    config = load_receiver_config(_write(tmp_path, '[receiver]\nstale_crl = "refuse"\nclock_skew_s = 60\n'
+                                                   'expiry_grace_days = 7\nidle_timeout_s = 10\n'))
+    settings = receiver_settings(config, dev_pki=lambda: DevPki(tmp_path / "dev-pki"), default_data_dir=tmp_path)
+    assert settings.stale_crl == "refuse" and settings.idle_timeout_s == 10
+    assert settings.timing.clock_skew == timedelta(seconds=60) and settings.timing.expiry_grace == timedelta(days=7)
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("[receiver]\nprot = 8443\n", "prot"),
+    ('[receiver]\nstale_crl = "ignore"\n', "stale_crl"),
+    ("[receiver]\nclock_skew_s = -1\n", "clock_skew_s"),
+    ('[receiver]\nexpiry_grace_days = "30"\n', "expiry_grace_days"),
+    ("[receiver]\nidle_timeout_s = 0\n", "idle_timeout_s"),
     ('[receiver]\nport = "8443"\n', "port"),
     ("[receiver]\nport = 70000\n", "port"),
     ("[receiver]\nport = true\n", "port"),

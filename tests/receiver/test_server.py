@@ -13,6 +13,7 @@ from crypto.seal import seal
 from packet.build import build_packet
 
 SUBJECT = StationSubject("NA-HUNGDUNG-01", "40", "412")
+SEALED = {"Content-Type": "application/pkcs7-mime; smime-type=authEnveloped-data"}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def _client(pki, *, certificate=True, other=None):
 def test_health_and_put_and_receipt(receiver, pki, synthetic):
     record = synthetic.record(fingers=1)
     sealed = seal(build_packet(record), pki.station_signer(), load_certificate(pki.registry_certificate))
-    with httpx.Client(base_url=receiver.url, verify=_client(pki)) as client:
+    with httpx.Client(base_url=receiver.url, verify=_client(pki), headers=SEALED) as client:
         assert client.get("/health").json()["status"] == "ok"
         first = client.put(f"/v1/packets/{record.packet_id}", content=sealed)
         assert first.status_code == 201
@@ -62,3 +63,50 @@ def test_client_certificate_of_another_ca_is_refused(receiver, pki, tmp_path):
     other = create_dev_pki(tmp_path / "other", SUBJECT)
     with pytest.raises(httpx.HTTPError), httpx.Client(base_url=receiver.url, verify=_client(pki, other=other)) as c:
         c.get("/health").raise_for_status()
+
+
+def _digest(data: bytes, algorithm: str = "sha256") -> str:
+    import base64
+    import hashlib
+
+    return base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
+
+
+def test_media_type_and_content_digest_are_checked_before_the_packet(receiver, pki, synthetic):
+    record = synthetic.record(fingers=1)
+    sealed = seal(build_packet(record), pki.station_signer(), load_certificate(pki.registry_certificate))
+    url = f"/v1/packets/{record.packet_id}"
+    with httpx.Client(base_url=receiver.url, verify=_client(pki)) as client:
+        untyped = client.put(url, content=sealed, headers={"Content-Type": "application/octet-stream"})
+        assert untyped.status_code == 415 and untyped.json()["error"] == "unsupported-media-type"
+        for header, code in [(f"sha-256=:{_digest(b'other bytes')}:", "content-digest-mismatch"),
+                             (f"sha-512=:{_digest(b'x', 'sha512')}:, sha-256=:{_digest(sealed)}:",
+                              "content-digest-mismatch"),
+                             ("sha-256=not-base64", "bad-content-digest"),
+                             (f"sha-256=:{_digest(sealed, 'sha512')}:", "bad-content-digest")]:
+            refused = client.put(url, content=sealed, headers={**SEALED, "Content-Digest": header})
+            assert refused.status_code == 400 and refused.json()["error"] == code, header
+        assert receiver.intake.store.get(str(record.packet_id)) is None
+        both = f"sha-512=:{_digest(sealed, 'sha512')}:, sha-256=:{_digest(sealed)}:, md5=:AAAA:"
+        assert client.put(url, content=sealed, headers={**SEALED, "Content-Digest": both}).status_code == 201
+
+
+def test_a_client_that_stops_sending_is_cut_off(pki, synthetic, tmp_path):
+    """It declares 10 MB and sends 1 KB: after the idle timeout the receiver answers 408 and closes."""
+    import dataclasses
+    import socket
+
+    settings = dataclasses.replace(synthetic.receiver_settings(pki, tmp_path / "rx"), idle_timeout_s=1.0)
+    running = synthetic.RunningReceiver(settings).start()
+    try:
+        context = _client(pki)
+        with socket.create_connection(("127.0.0.1", settings.port), timeout=10) as raw, \
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"PUT /v1/packets/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: x\r\n"
+                        b"Content-Type: application/pkcs7-mime\r\nContent-Length: 10000000\r\n\r\n" + bytes(1024))
+            answer = b""
+            while b"idle-timeout" not in answer and (chunk := tls.recv(4096)):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408") and b"idle-timeout" in answer
+    finally:
+        running.stop()
