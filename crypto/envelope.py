@@ -124,7 +124,10 @@ def open_envelope(data: bytes, recipient: RecipientKey) -> Envelope:
         raise MalformedPacket(f"not a CMS AuthEnvelopedData: {error}") from error
     if len(mac) != icv_length or not 12 <= icv_length <= 16:
         raise MalformedPacket(f"GCM tag of {len(mac)} bytes (declared {icv_length}; RFC 5084 allows 12 to 16)")
-    cek = _recover_key(recipient_infos, recipient)
+    try:
+        cek = _recover_key(recipient_infos, recipient)
+    except (ValueError, TypeError, KeyError) as error:  # asn1crypto parses lazily: a broken RecipientInfo
+        raise MalformedPacket(f"a RecipientInfo of the AuthEnvelopedData does not parse: {error}") from error
     if len(cek) != GCM_KEY_BYTES[algorithm_name]:
         raise TamperedPacket("the content-encryption key has the wrong length")
     # RFC 5083 §2.1: authenticated attributes, when present, are the GCM additional data (DER, as a SET OF).

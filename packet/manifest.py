@@ -110,10 +110,11 @@ def read_packet(content: bytes) -> Packet:
             if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
                 raise PacketFormatError(f"{name}: size or SHA-256 differs from the manifest")
             files[name] = data
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as error:
-        raise PacketFormatError(f"the packet's content is not a readable ZIP: {error}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise PacketFormatError(f"{MANIFEST} is not UTF-8 JSON: {error}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, ValueError) as error:
+        # ValueError: zipfile seeks to whatever offset a damaged directory names (even a negative one)
+        raise PacketFormatError(f"the packet's content is not a readable ZIP: {error}") from None
     return Packet(manifest, files)
 
 

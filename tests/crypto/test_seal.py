@@ -205,3 +205,28 @@ def test_chain_through_root_with_intermediate_in_packet(ec_pki, helpers):
     with pytest.raises(UnknownSigner):
         open_sealed(seal(CONTENT, ec_pki.station_signer(), helpers.registry(ec_pki)),
                     helpers.recipient(ec_pki), trust)
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa"])
+def test_every_byte_of_the_recipient_info_changed_is_a_typed_refusal(ec_pki, rsa_pki, helpers, kind):
+    """A typed refusal, or the very content when the change does not matter.  asn1crypto parses lazily,
+    so a damaged RecipientInfo first fails deep in the key recovery (it once escaped as a ValueError
+    from the originator's public key)."""
+    from crypto.envelope import open_envelope
+    from crypto.errors import PacketError
+
+    pki = ec_pki if kind == "ec" else rsa_pki
+    sealed = seal(b"content", pki.station_signer(), helpers.registry(pki))
+    recipient = helpers.recipient(pki)  # once: loading an RSA key checks it, ~0.1 s
+    inner = open_envelope(sealed, recipient).content
+    infos = cms.ContentInfo.load(sealed)["content"]["recipient_infos"].dump()
+    start = sealed.index(infos)
+    for at in range(start, start + len(infos)):
+        for value in {0x00, 0xFF, sealed[at] ^ 0x80}:
+            data = bytearray(sealed)
+            data[at] = value
+            try:
+                opened = open_envelope(bytes(data), recipient)
+            except PacketError:
+                continue
+            assert opened.content == inner  # a change that does not matter (a version number, say)

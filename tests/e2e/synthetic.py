@@ -194,3 +194,153 @@ def with_manifest(content: bytes, change: Callable[[dict], None]) -> bytes:
         for name in archive.namelist()[1:]:
             out.writestr(name, archive.read(name))
     return buffer.getvalue()
+
+
+# -- hostile packets for the intake fuzzers (tests/receiver/test_intake_fuzz.py, bench/intake_fuzz.py) --
+
+FUZZ_LAYERS = ("sealed", "signed", "zip", "manifest", "entries")
+"""Where a hostile packet is changed: the sealed bytes (AES-GCM refuses), the SignedData inside a valid
+envelope, the ZIP or its manifest under a valid signature, or the ZIP's entries (compressed, repeated,
+renamed) under a valid signature.  The deeper layers are re-signed with the station's real key:
+what a stolen key or a buggy station sends."""
+
+
+def mutate_bytes(rng, data: bytes) -> bytes:
+    """A few random changes: flipped bytes, a cut, an insertion or a repeated slice."""
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        choice = rng.random()
+        if choice < 0.55 and out:
+            for _ in range(rng.randint(1, 8)):
+                out[rng.randrange(len(out))] = rng.randrange(256)
+        elif choice < 0.7 and out:
+            del out[rng.randrange(len(out)):]
+        elif choice < 0.85:
+            at = rng.randrange(len(out) + 1)
+            out[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
+        elif out:
+            start = rng.randrange(len(out))
+            out[start:start] = out[start:start + rng.randint(1, 512)]
+    return bytes(out)
+
+
+_JUNK_VALUES = (None, 0, -1, 2**63, 1.5, "", "x" * 5000, "../../etc/passwd", [], {}, [None], {"a": [1]}, True)
+
+
+def mutate_manifest(rng, manifest: dict) -> None:
+    """A structural change somewhere in the manifest: a key dropped, or a value replaced by junk."""
+    target: object = manifest
+    for _ in range(rng.randint(0, 3)):  # walk down a little
+        if isinstance(target, dict) and target:
+            key = rng.choice(sorted(target))
+            if isinstance(target[key], dict | list) and target[key]:
+                target = target[key]
+        elif isinstance(target, list) and target:
+            candidate = rng.choice(target)
+            if isinstance(candidate, dict | list) and candidate:
+                target = candidate
+    if isinstance(target, dict) and target:
+        key = rng.choice(sorted(target))
+        if rng.random() < 0.3:
+            del target[key]
+        else:
+            target[key] = rng.choice(_JUNK_VALUES)
+    elif isinstance(target, list) and target:
+        target[rng.randrange(len(target))] = rng.choice(_JUNK_VALUES)
+
+
+def _zip_entries(entries: list[tuple[str, bytes, int]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        for name, data, method in entries:
+            out.writestr(name, data, compress_type=method)
+    return buffer.getvalue()
+
+
+def hostile_packets(pki: object, rng, count: int):
+    """``count`` (layer, packet id, sealed bytes) of valid packets changed at one of :data:`FUZZ_LAYERS`."""
+    import warnings
+
+    from crypto import envelope, signed_data
+    from crypto.keys import load_certificate
+    from packet.build import build_packet
+
+    base = record(fingers=2)
+    content = build_packet(base)
+    signer = pki.station_signer()  # type: ignore[attr-defined]
+    registry = load_certificate(pki.registry_certificate)  # type: ignore[attr-defined]
+    signed = signed_data.sign(content, signer)
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    names = archive.namelist()
+
+    def sealed(inner: bytes) -> bytes:
+        return envelope.envelope(inner, registry, content_type="signed_data")
+
+    def with_fresh_id(change: Callable[[dict], None] = lambda _m: None) -> tuple[str, dict]:
+        """The manifest under a new packet id (so that a mutation that happens to be harmless is
+        stored once, and the next input is not merely a conflict with it), then ``change``d."""
+        manifest = json.loads(archive.read("manifest.json"))
+        manifest["packet_id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        fresh = manifest["packet_id"]
+        change(manifest)
+        return fresh, manifest
+
+    def rezip(manifest: dict) -> bytes:
+        return _zip_entries([("manifest.json", json.dumps(manifest).encode(), zipfile.ZIP_STORED),
+                             *((name, archive.read(name), zipfile.ZIP_STORED) for name in names[1:])])
+
+    for index in range(count):
+        layer = FUZZ_LAYERS[index % len(FUZZ_LAYERS)]
+        packet_id = str(base.packet_id)
+        if layer == "sealed":
+            data = mutate_bytes(rng, sealed(signed))
+        elif layer == "signed":
+            data = sealed(mutate_bytes(rng, signed))
+        elif layer == "zip":
+            packet_id, manifest = with_fresh_id()
+            data = sealed(signed_data.sign(mutate_bytes(rng, rezip(manifest)), signer))
+        elif layer == "manifest":
+            packet_id, manifest = with_fresh_id(lambda m: mutate_manifest(rng, m))
+            data = sealed(signed_data.sign(rezip(manifest), signer))
+        else:
+            packet_id, manifest = with_fresh_id()
+            entries = [("manifest.json", json.dumps(manifest).encode(), zipfile.ZIP_STORED),
+                       *((name, archive.read(name), zipfile.ZIP_STORED) for name in names[1:])]
+            victim = rng.randrange(1, len(entries))
+            name, body, _ = entries[victim]
+            trick = rng.randrange(4)
+            if trick == 0:
+                entries[victim] = (name, body, rng.choice((zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)))
+            elif trick == 1:
+                entries.append((name, mutate_bytes(rng, body), zipfile.ZIP_STORED))
+            elif trick == 2:
+                entries[victim] = (rng.choice(("../../x", "/tmp/x", "chip\\..\\..", "face/..", "a" * 300)), body,
+                                   zipfile.ZIP_STORED)
+            else:
+                entries.append(("extra.bin", os.urandom(rng.randint(0, 256)), zipfile.ZIP_STORED))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # zipfile warns of the duplicate names we want
+                data = sealed(signed_data.sign(_zip_entries(entries), signer))
+        yield layer, packet_id, data
+
+
+def fuzz_intake(intake: object, pki: object, rng, count: int) -> tuple[dict[str, int], list[str]]:
+    """Feed ``count`` hostile packets to ``intake``: outcomes by refusal code (or ``stored`` /
+    ``duplicate``), and a description of every exception that is not a refusal (the goal: none)."""
+    import traceback
+
+    from crypto.errors import PacketError
+
+    outcomes: dict[str, int] = {}
+    unexpected: list[str] = []
+    for layer, packet_id, data in hostile_packets(pki, rng, count):
+        try:
+            accepted = intake.accept(packet_id, data)  # type: ignore[attr-defined]
+            outcome = "stored" if accepted.created else "duplicate"
+        except PacketError as error:
+            outcome = error.code
+        except Exception:  # what the fuzzer is for: anything else is a defect
+            outcome = "UNEXPECTED"
+            unexpected.append(f"{layer}: {traceback.format_exc(limit=-3)}")
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes, unexpected

@@ -155,3 +155,18 @@ def test_a_manifest_of_another_version_or_format_is_unsupported(built, synthetic
     for change in (lambda m: m.update(schema_version=99), lambda m: m.update(format="other")):
         with pytest.raises(UnsupportedManifest):
             read_packet(synthetic.with_manifest(built[1], change))
+
+
+def test_every_byte_of_the_central_directory_changed_is_a_format_error(synthetic):
+    """The directory names offsets and sizes that zipfile trusts (a damaged offset once made it seek
+    to a negative position: a ValueError, not a refusal)."""
+    content = build_packet(synthetic.record(fingers=0))
+    start = content.index(b"PK\x01\x02")
+    for at in range(start, len(content)):
+        for value in {0xFF, content[at] ^ 0x80}:
+            data = bytearray(content)
+            data[at] = value
+            try:
+                read_packet(bytes(data))
+            except PacketFormatError:
+                pass
