@@ -4,7 +4,9 @@ Seal = build nothing, only ``crypto.seal.seal`` (SHA-256 + ECDSA P-256 signature
 encoding + AES-256-GCM + key transport); open = ``crypto.seal.open_sealed`` (decrypt, verify the
 signature and the chain).  The packet content is a real packet ZIP (synthetic record) padded with
 random bytes in DG2 up to the size.  Raw = ``AESGCM.encrypt``/``decrypt`` of the same bytes.
-Medians over several runs, for both registry key kinds (ECDH P-256 and RSA-3072 OAEP).
+Medians over several runs, for both registry key kinds (ECDH P-256 and RSA-3072 OAEP).  Alongside,
+stock ``openssl cms`` doing the same job on the same bytes (seal = ``-sign`` then ``-encrypt
+-aes-256-gcm``; open = ``-decrypt`` then ``-verify``), as two processes each way, start-up included.
 
     .venv/bin/python bench/seal.py [--smoke]
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,7 +66,7 @@ def main() -> None:
     base = len(build_packet(synthetic.record(fingers=0, cheap=True)))
     with tempfile.TemporaryDirectory() as folder:
         print(f"{'registry key':12} {'size':>7} {'seal ms':>8} {'open ms':>8} {'AES-GCM enc':>11} {'dec ms':>7} "
-              f"{'seal/raw':>8} {'open/raw':>8}")
+              f"{'seal/raw':>8} {'open/raw':>8} {'openssl seal':>12} {'open':>6}")
         for kind in ("ec", "rsa"):
             pki = create_dev_pki(Path(folder) / kind, StationSubject("BENCH-1", "40", "412"), registry_key_type=kind)
             signer = pki.station_signer()
@@ -81,8 +84,37 @@ def main() -> None:
                 ciphertext = AESGCM(key).encrypt(nonce, content, None)
                 enc_ms = _median_ms(lambda: AESGCM(key).encrypt(nonce, content, None), runs)  # noqa: B023
                 dec_ms = _median_ms(lambda: AESGCM(key).decrypt(nonce, ciphertext, None), runs)  # noqa: B023
+                openssl_seal, openssl_open = _openssl_ms(Path(folder) / kind, pki, content, runs)
                 print(f"{kind:12} {len(content) / 1e6:5.2f}MB {seal_ms:8.2f} {open_ms:8.2f} {enc_ms:11.2f} "
-                      f"{dec_ms:7.2f} {seal_ms / enc_ms:8.1f} {open_ms / dec_ms:8.1f}")
+                      f"{dec_ms:7.2f} {seal_ms / enc_ms:8.1f} {open_ms / dec_ms:8.1f} {openssl_seal:12.1f} "
+                      f"{openssl_open:6.1f}")
+
+
+def _openssl_ms(folder: Path, pki: object, content: bytes, runs: int) -> tuple[float, float]:
+    """Median ms of ``openssl cms`` sealing and opening ``content`` as the station and registry do."""
+    plain, signed, sealed, opened = (folder / name for name in ("plain.zip", "signed.der", "sealed.p7m", "opened"))
+    plain.write_bytes(content)
+    oaep = ["-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"] if "rsa" in folder.name else []
+
+    def run(*args: object) -> None:
+        subprocess.run(["openssl", "cms", *map(str, args)], check=True, capture_output=True, timeout=120)
+
+    def seal_with_openssl() -> None:
+        run("-sign", "-binary", "-nodetach", "-md", "sha256", "-in", plain, "-signer", pki.station_certificate,  # type: ignore[attr-defined]
+            "-inkey", pki.station_key, "-passin", f"file:{pki.station_passphrase}",  # type: ignore[attr-defined]
+            "-outform", "DER", "-out", signed)
+        run("-encrypt", "-aes-256-gcm", "-binary", "-in", signed, "-outform", "DER", "-out", sealed,
+            "-recip", pki.registry_certificate, *oaep)  # type: ignore[attr-defined]
+
+    def open_with_openssl() -> None:
+        run("-decrypt", "-binary", "-inform", "DER", "-in", sealed, "-recip", pki.registry_certificate,  # type: ignore[attr-defined]
+            "-inkey", pki.registry_key, "-out", signed)  # type: ignore[attr-defined]
+        # the station CA as the anchor by itself, as the receiver has it
+        run("-verify", "-binary", "-inform", "DER", "-in", signed, "-CAfile", pki.station_ca,  # type: ignore[attr-defined]
+            "-partial_chain", "-out", opened)
+
+    seal_ms = _median_ms(seal_with_openssl, runs)
+    return seal_ms, _median_ms(open_with_openssl, runs)
 
 
 if __name__ == "__main__":

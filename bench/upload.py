@@ -9,7 +9,10 @@ so only the upload is timed.  MOSIP publishes 0.97 packets/s for its registratio
 
     .venv/bin/python bench/upload.py [--smoke] [--packets 60] [--clients 1,4,30]
 
-``--smoke`` (the tests run it): 3 packets of 0.2 MB, one client.
+First, the receiver's memory: its resident size idle, then its peak (VmHWM) while 8 clients upload
+a 60 MB packet each at once (the receiver admits bodies within a byte budget: receiver/app.py).
+
+``--smoke`` (the tests run it): 3 packets of 0.2 MB, one client; memory with 2 packets of 1 MB.
 """
 
 from __future__ import annotations
@@ -51,9 +54,9 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4,30", help="concurrency levels, comma-separated")
     parser.add_argument("--smoke", action="store_true", help="quick run: 3 small packets, one client")
     args = parser.parse_args()
-    size = PACKET_BYTES
+    size, big_count, big_size = PACKET_BYTES, 8, 60_000_000
     if args.smoke:
-        args.packets, args.clients, size = 3, "1", 200_000
+        args.packets, args.clients, size, big_count, big_size = 3, "1", 200_000, 2, 1_000_000
     synthetic = _synthetic()
     with tempfile.TemporaryDirectory() as folder:
         port = synthetic.free_port()
@@ -65,11 +68,14 @@ def main() -> None:
         identity = load_identity(config)
         base = len(build_packet(synthetic.record(fingers=0, cheap=True)))
         levels = [int(n) for n in args.clients.split(",")]
-        packets = []
-        for _ in range(args.packets * len(levels)):
-            record = synthetic.record(fingers=0, cheap=True, padding=size - base)
-            packets.append((str(record.packet_id), seal(build_packet(record), identity.signer,
-                                                        identity.registry_certificate, chain=identity.chain)))
+
+        def sealed(padding: int) -> tuple[str, bytes]:
+            record = synthetic.record(fingers=0, cheap=True, padding=padding)
+            return str(record.packet_id), seal(build_packet(record), identity.signer, identity.registry_certificate,
+                                               chain=identity.chain)
+
+        big = [sealed(big_size - base) for _ in range(big_count)]
+        packets = [sealed(size - base) for _ in range(args.packets * len(levels))]
         enrol = str(Path(sys.executable).with_name("enrol"))
         log_file = Path(folder) / "receiver.log"
         with log_file.open("wb") as log:
@@ -77,6 +83,11 @@ def main() -> None:
                                       stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             _wait_for(identity, port, server, log_file)
+            idle = _status_mib(server.pid, "VmRSS")
+            _run(identity, port, big, len(big))
+            peak = _status_mib(server.pid, "VmHWM")
+            print(f"receiver memory: {idle:.0f} MiB idle; peak {peak:.0f} MiB while {len(big)} clients uploaded "
+                  f"{len(big[0][1]) / 1e6:.0f} MB each at once: {peak - idle:.0f} MiB over idle")
             print(f"packet size {len(packets[0][1]) / 1e6:.2f} MB sealed; receiver pid {server.pid}")
             print(f"{'clients':>7} {'packets':>7} {'seconds':>8} {'packets/s':>9} {'MB/s':>6}")
             for level in levels:
@@ -87,6 +98,14 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(10)
+
+
+def _status_mib(pid: int, field: str) -> float:
+    """A /proc/PID/status memory figure (VmRSS now, VmHWM the peak so far) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for process {pid}")
 
 
 def _wait_for(identity, port: int, server: subprocess.Popen, log_file: Path) -> None:
