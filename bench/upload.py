@@ -2,8 +2,10 @@
 
 The receiver runs as its own process (``enrol receiver serve``: uvicorn, TLS, client-certificate
 verification, decrypt + verify + manifest check + durable store + signed receipt per packet).
-Stations are threads, each with its own HTTPS connection and the station's client certificate;
-each PUT's receipt is verified as the uploader does.  Packets are sealed beforehand (distinct ids),
+Stations are threads, each with its own HTTPS connection and its own station certificate (issued
+by the development station CA: the receiver allows a station two uploads at a time, so one
+certificate shared by 30 threads would measure that limit, not the receiver); each PUT's receipt
+is verified as the uploader does.  Packets are sealed beforehand (distinct ids),
 so only the upload is timed.  MOSIP publishes 0.97 packets/s for its registration processor at
 30 concurrent clients (for comparison only: different hardware and work per packet).
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -29,7 +32,10 @@ from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives import serialization
 
+from crypto.keys import generate_station_key, load_certificate
+from crypto.pki import DevPki, StationSubject, issue_station_certificate, make_csr
 from crypto.receipt import verify_receipt
 from crypto.seal import seal
 from packet.build import build_packet
@@ -83,8 +89,9 @@ def main() -> None:
                                       stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             _wait_for(identity, port, server, log_file)
+            contexts = _station_contexts(identity, Path(folder) / "data" / "dev-pki", max([*levels, len(big)]))
             idle = _status_mib(server.pid, "VmRSS")
-            _run(identity, port, big, len(big))
+            _run(identity, port, big, contexts[:len(big)])
             peak = _status_mib(server.pid, "VmHWM")
             print(f"receiver memory: {idle:.0f} MiB idle; peak {peak:.0f} MiB while {len(big)} clients uploaded "
                   f"{len(big[0][1]) / 1e6:.0f} MB each at once: {peak - idle:.0f} MiB over idle")
@@ -92,7 +99,7 @@ def main() -> None:
             print(f"{'clients':>7} {'packets':>7} {'seconds':>8} {'packets/s':>9} {'MB/s':>6}")
             for level in levels:
                 batch, packets = packets[:args.packets], packets[args.packets:]
-                elapsed = _run(identity, port, batch, level)
+                elapsed = _run(identity, port, batch, contexts[:level])
                 print(f"{level:7d} {len(batch):7d} {elapsed:8.2f} {len(batch) / elapsed:9.2f} "
                       f"{len(batch) * size / 1e6 / elapsed:6.1f}")
         finally:
@@ -123,13 +130,34 @@ def _wait_for(identity, port: int, server: subprocess.Popen, log_file: Path) -> 
     raise RuntimeError(f"the receiver did not start in 30 s:\n{log_file.read_text(errors='replace')[-3000:]}")
 
 
-def _run(identity, port: int, batch: list[tuple[str, bytes]], clients: int) -> float:
+def _station_contexts(identity, pki_dir: Path, count: int) -> list[ssl.SSLContext]:
+    """TLS client contexts for ``count`` stations of the development station CA, one certificate each."""
+    pki = DevPki(pki_dir)
+    ca, ca_key = load_certificate(pki.station_ca), pki.ca_key(pki.station_ca_key)
+    contexts = []
+    for index in range(count):
+        key = generate_station_key()
+        certificate = issue_station_certificate(make_csr(StationSubject(f"NA-BENCH-{index:02d}", "40", "412"), key),
+                                                ca, ca_key)
+        files = pki_dir / f"bench-{index:02d}"
+        files.mkdir(exist_ok=True)
+        (files / "station.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        (files / "station.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                              serialization.PrivateFormat.PKCS8,
+                                                              serialization.NoEncryption()))
+        context = ssl.create_default_context(cafile=str(identity.tls_ca))
+        context.load_cert_chain(files / "station.pem", files / "station.key")
+        contexts.append(context)
+    return contexts
+
+
+def _run(identity, port: int, batch: list[tuple[str, bytes]], contexts: list[ssl.SSLContext]) -> float:
     queue = list(batch)
     lock = threading.Lock()
     failures: list[str] = []
 
-    def station() -> None:
-        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=identity.ssl_context(), timeout=120) as client:
+    def station(context: ssl.SSLContext) -> None:
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=context, timeout=120) as client:
             while True:
                 with lock:
                     if not queue:
@@ -143,7 +171,7 @@ def _run(identity, port: int, batch: list[tuple[str, bytes]], clients: int) -> f
                 verify_receipt(response.content, identity.receipt_trust, packet_id=packet_id,
                                sealed_sha256=hashlib.sha256(sealed).hexdigest())
 
-    threads = [threading.Thread(target=station) for _ in range(clients)]
+    threads = [threading.Thread(target=station, args=(context,)) for context in contexts]
     start = time.perf_counter()
     for thread in threads:
         thread.start()

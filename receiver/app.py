@@ -2,10 +2,10 @@
 
 ``PUT /v1/packets/{id}``: body = the sealed packet (``Content-Type: application/pkcs7-mime``, and
 ``Content-Digest`` (RFC 9530) checked when sent).  ``201`` (stored now) or ``200`` (already stored)
-with the receipt (DER CMS SignedData) as body; ``422``/``409``/``400``/``408``/``413``/``415`` with
+with the receipt (DER CMS SignedData) as body; ``422``/``409``/``400``/``408``/``413``/``415``/``429`` with
 ``{"error": code, "detail": text}`` when refused — the codes are those of :mod:`crypto.errors`,
 :mod:`receiver.intake` and this module's (``unsupported-media-type``, ``bad-content-digest``,
-``content-digest-mismatch``, ``idle-timeout``, ``too-large``).
+``content-digest-mismatch``, ``idle-timeout``, ``too-large``, ``too-many-uploads``).
 ``GET /v1/packets/{id}/receipt``: the receipt again, or ``404``.
 ``GET /health``: ``{"status": "ok", "packets": n}``.
 """
@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -90,14 +90,30 @@ class ByteBudget:
                 self._changed.notify_all()
 
 
-def create_app(intake: Intake, *, idle_timeout_s: float = 30.0,
-               budget_bytes: int = MAX_PACKET_BYTES) -> Starlette:
+def create_app(intake: Intake, *, idle_timeout_s: float = 30.0, budget_bytes: int = MAX_PACKET_BYTES,
+               uploads_per_client: int = 2) -> Starlette:
     """The API over ``intake``.  ``budget_bytes`` bounds the bodies held at once (the declared sizes
     of the uploads in progress): an upload beyond it waits before its body is read, so the memory of
-    many large uploads is bounded by the budget, not by their number (see :class:`ByteBudget`)."""
+    many large uploads is bounded by the budget, not by their number (see :class:`ByteBudget`).
+    ``uploads_per_client``: uploads one TLS client certificate may have in progress at once (a
+    station uploads one packet at a time; a stolen key opening hundreds would hold the budget)."""
     budget = ByteBudget(budget_bytes)
+    in_progress: dict[str, int] = {}
 
     async def put_packet(request: Request) -> Response:
+        client = _client_certificate(request)
+        if in_progress.get(client, 0) >= uploads_per_client:
+            return _refusal(429, "too-many-uploads",
+                            f"this station already has {uploads_per_client} uploads in progress")
+        in_progress[client] = in_progress.get(client, 0) + 1
+        try:
+            return await _put_packet(request)
+        finally:
+            in_progress[client] -= 1
+            if not in_progress[client]:
+                del in_progress[client]
+
+    async def _put_packet(request: Request) -> Response:
         packet_id = request.path_params["packet_id"]
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != SEALED_MEDIA_TYPE:
@@ -120,6 +136,9 @@ def create_app(intake: Intake, *, idle_timeout_s: float = 30.0,
                     chunk = await asyncio.wait_for(chunks.__anext__(), idle_timeout_s)
                 except StopAsyncIteration:
                     break
+                except ClientDisconnect:
+                    log.info("packet %s: the client went away after %d bytes", packet_id, len(body))
+                    return _refusal(400, "incomplete", "the connection closed before the packet was complete")
                 except TimeoutError:
                     log.warning("packet %s: no body data for %.0f s after %d bytes; cut off", packet_id,
                                 idle_timeout_s, len(body))
@@ -156,6 +175,12 @@ def create_app(intake: Intake, *, idle_timeout_s: float = 30.0,
         Route("/v1/packets/{packet_id}/receipt", get_receipt, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ])
+
+
+def _client_certificate(request: Request) -> str:
+    """The TLS client's certificate (PEM) as the server passed it (ASGI TLS extension), or "" without TLS."""
+    chain = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_chain") or [""]
+    return str(chain[0])
 
 
 def _refusal(status: int, code: str, detail: str) -> JSONResponse:

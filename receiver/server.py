@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from crypto.keys import FileSigner, RecipientKey, load_certificate, load_private_key
 from crypto.signed_data import DEFAULT_TIMING, SigningTimePolicy
@@ -65,12 +69,33 @@ def loaded_config(settings: ReceiverSettings, intake: Intake | None = None) -> u
     station_trust = StationTrust(settings.tls_files, settings.crl, stale_crl=settings.stale_crl)
     config = uvicorn.Config(
         create_app(intake or build_intake(settings, station_trust), idle_timeout_s=settings.idle_timeout_s),
-        host=settings.host, port=settings.port,
+        host=settings.host, port=settings.port, http=ClientCertificateProtocol,
         ssl_certfile=str(settings.tls_certificate), ssl_keyfile=str(settings.tls_key),
         log_level="warning", access_log=False, timeout_keep_alive=30, timeout_graceful_shutdown=2)
     config.load()
     config.ssl = station_trust.server_context()  # in place of the context uvicorn made from the files
     return config
+
+
+class ClientCertificateProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, which also tells the app the TLS client's certificate, as the
+    ASGI TLS extension does (``scope["extensions"]["tls"]["client_cert_chain"]``, PEM): uvicorn
+    verifies it but does not pass it on, and the app limits uploads per station by it."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if not der:
+            return
+        chain = [ssl.DER_cert_to_PEM_cert(der)]
+        app = self.app
+
+        async def with_certificate(scope: Any, receive: Any, send: Any) -> None:
+            extensions = {**scope.get("extensions", {}), "tls": {"client_cert_chain": chain}}
+            await app({**scope, "extensions": extensions}, receive, send)
+
+        self.app = with_certificate  # type: ignore[assignment]
 
 
 def serve(settings: ReceiverSettings) -> None:

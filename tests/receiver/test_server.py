@@ -110,3 +110,47 @@ def test_a_client_that_stops_sending_is_cut_off(pki, synthetic, tmp_path):
         assert answer.startswith(b"HTTP/1.1 408") and b"idle-timeout" in answer
     finally:
         running.stop()
+
+
+def test_one_station_has_at_most_two_uploads_in_progress(pki, synthetic, tmp_path):
+    """A third upload from the same client certificate while two are open is refused (429); another
+    certificate is not held up by it.  Driven at the ASGI level, with the TLS extension the server adds."""
+    import asyncio
+
+    from receiver.app import create_app
+    from receiver.server import build_intake
+
+    app = create_app(build_intake(synthetic.receiver_settings(pki, tmp_path / "rx")), idle_timeout_s=5)
+    release = asyncio.Event()
+
+    async def put(certificate: str) -> int:
+        async def receive():
+            await release.wait()  # the body never comes until released
+            return {"type": "http.disconnect"}
+
+        statuses = []
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        scope = {"type": "http", "method": "PUT", "path": "/v1/packets/00000000-0000-4000-8000-000000000000",
+                 "raw_path": b"/v1/packets/00000000-0000-4000-8000-000000000000", "query_string": b"",
+                 "headers": [(b"content-type", b"application/pkcs7-mime"), (b"content-length", b"10")],
+                 "http_version": "1.1", "scheme": "https", "server": ("127.0.0.1", 443), "client": ("127.0.0.1", 1),
+                 "extensions": {"tls": {"client_cert_chain": [certificate]}}}
+        await app(scope, receive, send)
+        return statuses[0] if statuses else 0
+
+    async def scenario():
+        first = [asyncio.create_task(put("station A")) for _ in range(2)]
+        await asyncio.sleep(0.2)
+        third = await asyncio.wait_for(put("station A"), 2)
+        other = asyncio.create_task(put("station B"))
+        await asyncio.sleep(0.2)
+        assert not other.done()  # station B's upload was admitted and waits for its body
+        release.set()
+        return third, await asyncio.gather(*first, other)
+
+    third, _ = asyncio.run(scenario())
+    assert third == 429
