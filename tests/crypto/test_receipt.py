@@ -51,3 +51,16 @@ def test_receipt_signed_by_a_station_is_refused(ec_pki):
     with pytest.raises(ReceiptError):
         verify_receipt(blob, TrustStore([load_certificate(ec_pki.receipt_certificate)]),
                        packet_id=RECEIPT.packet_id, sealed_sha256="ab" * 32)
+
+
+def test_a_receipt_is_signed_at_its_received_time_in_canonical_json(ec_pki):
+    """The signing time is the moment of storage the receipt states, and the JSON is canonical
+    (sorted keys): the same receipt is the same bytes on every receiver."""
+    import json
+
+    from crypto.signed_data import check_signed_attributes, parse, single_signer
+
+    signed = parse(sign_receipt(RECEIPT, _receipt_signer(ec_pki)))
+    assert check_signed_attributes(signed, single_signer(signed)).signing_time == RECEIPT.received_at
+    document = json.loads(signed.content)
+    assert signed.content == json.dumps(document, sort_keys=True).encode() and list(document) == sorted(document)

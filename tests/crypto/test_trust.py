@@ -149,3 +149,28 @@ def test_a_stale_crl_warns_or_refuses_as_configured(ca, caplog):
 
 def test_the_two_signing_usages_are_distinct_oids():
     assert PACKET_SIGNING != RECEIPT_SIGNING and PACKET_SIGNING.dotted_string.startswith("2.25.")
+
+
+def test_every_crl_is_consulted_and_a_fresh_one_is_not_stale(ca, root, ec_pki):
+    """Another CA's CRL listed first does not hide the station CA's; a fresh CRL passes 'refuse'."""
+    root_key = ec_pki.ca_key(ec_pki.path("root.key"))
+    revoked = _station(ca)
+    store = TrustStore([root, ca[0]], crls=[_crl(root, root_key), _crl(*ca, revoked=[revoked.serial_number])],
+                       stale_crl="refuse")
+    with pytest.raises(CertificateRevoked, match="NA-TEST-01 is revoked"):
+        store.verify(revoked, at=NOW, usage=Usage.PACKET_SIGNING)
+    assert store.verify(_station(ca), at=NOW, usage=Usage.PACKET_SIGNING)
+
+
+def test_an_expired_issuer_is_named_as_expired(ec_pki, root):
+    """Validation fails on the station CA's validity, not the station's: the error names the CA."""
+    root_key = ec_pki.ca_key(ec_pki.path("root.key"))
+    old_key = ec.generate_private_key(ec.SECP256R1())
+    old_ca = issue_certificate(_name("Old station CA"), old_key.public_key(), root, root_key, ca=True,
+                               usages=frozenset({"key_cert_sign", "crl_sign"}),
+                               not_before=NOW - timedelta(days=40), days=30)
+    station = _station((old_ca, old_key), not_before=NOW - timedelta(days=35), days=400)
+    with pytest.raises(CertificateExpired, match="Old station CA valid"):
+        TrustStore([root]).verify(station, at=NOW, usage=Usage.PACKET_SIGNING, intermediates=[old_ca])
+    with pytest.raises(UnknownSigner):  # no path at all: not an expiry
+        TrustStore([root]).verify(station, at=NOW, usage=Usage.PACKET_SIGNING)

@@ -53,7 +53,7 @@ def test_accept_then_duplicate_gets_the_same_receipt(intake, pki, zipped):
     sealed = _seal(pki, content)
     first = intake.accept(packet_id, sealed)
     again = intake.accept(packet_id, sealed)
-    assert first.created and not again.created and again.receipt == first.receipt
+    assert first.created is True and again.created is False and again.receipt == first.receipt
     import hashlib
 
     receipt = verify_receipt(first.receipt, TrustStore([load_certificate(pki.receipt_certificate)]),
