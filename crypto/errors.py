@@ -80,6 +80,12 @@ class CertificateRevoked(PacketError):
     code = "certificate-revoked"
 
 
+class StaleCrl(PacketError):
+    """A CRL of the chain is past its nextUpdate, and the configuration says to refuse rather than warn."""
+
+    code = "crl-stale"
+
+
 class ManifestMismatch(PacketError):
     """The packet opened and verified, but its manifest disagrees with its files or its id."""
 

@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from crypto.errors import CertificateExpired, CertificateRevoked, CryptoError, UnknownSigner
+from crypto.errors import CertificateExpired, CertificateRevoked, CryptoError, StaleCrl, UnknownSigner
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,6 @@ class CrlError(CryptoError):
     """A CRL that cannot be used: not a CRL, or not signed by the CA it names."""
 
     code = "bad-crl"
-
-
-class StaleCrl(CryptoError):
-    """A CRL past its nextUpdate, where the configuration says to refuse rather than warn."""
-
-    code = "crl-stale"
 
 
 class TrustStore:

@@ -20,7 +20,9 @@ import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
+from cryptography import x509
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -28,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crypto.errors import PacketError
+from crypto.trust import Usage
 from receiver.intake import MAX_PACKET_BYTES, BadPacketId, Intake, PacketConflict
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,13 @@ def create_app(intake: Intake, *, idle_timeout_s: float = 30.0, budget_bytes: in
 
     async def put_packet(request: Request) -> Response:
         client = _client_certificate(request)
+        if client:
+            try:
+                intake.station_trust().verify(x509.load_pem_x509_certificate(client.encode()),
+                                              at=datetime.now(UTC), usage=Usage.TLS_CLIENT)
+            except PacketError as error:  # revoked since the connection opened, or under a stale-CRL policy
+                log.warning("upload refused: the client certificate: %s (%s)", error.code, error)
+                return _refusal(403, error.code, f"this station's certificate is not accepted: {error}")
         if in_progress.get(client, 0) >= uploads_per_client:
             return _refusal(429, "too-many-uploads",
                             f"this station already has {uploads_per_client} uploads in progress")

@@ -1,7 +1,9 @@
 """The receiver's station trust: the station CA and its CRL, applied to the packets' signers *and* to
 the TLS client certificates, and reloaded when the CRL file changes, without a restart.
 
-A CRL that does not verify (or does not parse) is refused: at start the receiver does not start;
+Each upload's client certificate is also checked by the app against the same trust store (so a
+stale CRL follows the configured policy there, where OpenSSL would refuse every client).  A CRL
+that does not verify (or does not parse) is refused: at start the receiver does not start;
 later, the previous CRL stays in force and the error is logged every time the file is looked at
 again, until a good one replaces it.  The file is looked at (one ``stat``) before each packet and
 each TLS handshake, so a new CRL takes effect for the next connection.  For TLS, the server's
@@ -16,6 +18,7 @@ import ssl
 import tempfile
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -98,7 +101,14 @@ class StationTrust:
             return TrustStore(anchors), self._make_context(None)
         crl = load_crl(self._crl_path.read_bytes())
         trust = TrustStore(anchors, crls=[crl], stale_crl=self._stale_crl)  # checks the CRL's signature
-        self._crl_pem = crl.public_bytes(Encoding.PEM).decode()
+        if crl.next_update_utc is not None and crl.next_update_utc < datetime.now(UTC):
+            # OpenSSL refuses every client under a CRL past its nextUpdate; the configured policy is the
+            # app's to apply (receiver/app.py checks each client certificate against this trust store).
+            log.warning("CRL %s is past its nextUpdate: the TLS layer does not apply it, uploads are checked "
+                        "against it by the stale-CRL policy (%s)", self._crl_path, self._stale_crl)
+            self._crl_pem = None
+        else:
+            self._crl_pem = crl.public_bytes(Encoding.PEM).decode()
         return trust, self._make_context(self._crl_pem)
 
     def _make_context(self, crl_pem: str | None) -> ssl.SSLContext:

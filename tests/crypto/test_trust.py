@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from crypto.errors import CertificateExpired, CertificateRevoked, UnknownSigner
+from crypto.errors import CertificateExpired, CertificateRevoked, StaleCrl, UnknownSigner
 from crypto.keys import generate_station_key, load_certificate
 from crypto.pki import issue_certificate
-from crypto.trust import PACKET_SIGNING, RECEIPT_SIGNING, CrlError, StaleCrl, TrustStore, Usage
+from crypto.trust import PACKET_SIGNING, RECEIPT_SIGNING, CrlError, TrustStore, Usage
 
 NOW = datetime.now(UTC)
 STATION = (PACKET_SIGNING, ExtendedKeyUsageOID.CLIENT_AUTH)

@@ -45,10 +45,12 @@ def second_station(pki, tmp_path_factory):
     return folder, FileSigner(key, certificate)
 
 
-def _crl(pki, revoked=(), *, key=None) -> bytes:
+def _crl(pki, revoked=(), *, key=None, stale=False) -> bytes:
     now = datetime.now(UTC)
+    last, due = (now - timedelta(days=9), now - timedelta(days=2)) if stale else (now - timedelta(minutes=1),
+                                                                               now + timedelta(days=7))
     builder = (x509.CertificateRevocationListBuilder().issuer_name(load_certificate(pki.station_ca).subject)
-               .last_update(now - timedelta(minutes=1)).next_update(now + timedelta(days=7)))
+               .last_update(last).next_update(due))
     for certificate in revoked:
         builder = builder.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(
             certificate.serial_number).revocation_date(now - timedelta(minutes=1)).build())
@@ -132,3 +134,22 @@ def test_a_receiver_does_not_start_with_a_crl_that_does_not_verify(pki, tmp_path
     crl.write_bytes(b"not a crl")
     with pytest.raises(CrlError, match="not a CRL"):
         StationTrust(TlsFiles(pki.tls_certificate, pki.tls_key, pki.station_ca), crl)
+
+
+@pytest.mark.parametrize("policy", ["warn", "refuse"])
+def test_a_stale_crl_follows_the_configured_policy_for_uploads(pki, synthetic, tmp_path, policy):
+    """OpenSSL would refuse every station under a CRL past its nextUpdate; the policy decides instead."""
+    crl = tmp_path / "station-ca.crl"
+    _write(crl, _crl(pki, stale=True))
+    settings = dataclasses.replace(synthetic.receiver_settings(pki, tmp_path / "rx"), crl=crl, stale_crl=policy)
+    running = synthetic.RunningReceiver(settings).start()
+    try:
+        record = synthetic.record(fingers=1)
+        answer = _upload(running.url, _first_station(pki), record,
+                         seal(build_packet(record), pki.station_signer(), load_certificate(pki.registry_certificate)))
+        if policy == "warn":
+            assert answer.status_code == 201
+        else:
+            assert answer.status_code == 403 and answer.json()["error"] == "crl-stale"
+    finally:
+        running.stop()

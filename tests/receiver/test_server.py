@@ -6,6 +6,7 @@ import ssl
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from crypto.keys import load_certificate
 from crypto.pki import StationSubject, create_dev_pki
@@ -117,11 +118,21 @@ def test_one_station_has_at_most_two_uploads_in_progress(pki, synthetic, tmp_pat
     certificate is not held up by it.  Driven at the ASGI level, with the TLS extension the server adds."""
     import asyncio
 
+    from crypto.keys import generate_station_key
+    from crypto.pki import issue_station_certificate, make_csr
     from receiver.app import create_app
     from receiver.server import build_intake
 
     app = create_app(build_intake(synthetic.receiver_settings(pki, tmp_path / "rx")), idle_timeout_s=5)
     release = asyncio.Event()
+
+    def station_pem(station_id: str) -> str:
+        key = generate_station_key()
+        return issue_station_certificate(make_csr(StationSubject(station_id, "40", "412"), key),
+                                         load_certificate(pki.station_ca), pki.ca_key(pki.station_ca_key)
+                                         ).public_bytes(serialization.Encoding.PEM).decode()
+
+    station_a, station_b = station_pem("NA-A-01"), station_pem("NA-B-02")
 
     async def put(certificate: str) -> int:
         async def receive():
@@ -143,10 +154,10 @@ def test_one_station_has_at_most_two_uploads_in_progress(pki, synthetic, tmp_pat
         return statuses[0] if statuses else 0
 
     async def scenario():
-        first = [asyncio.create_task(put("station A")) for _ in range(2)]
+        first = [asyncio.create_task(put(station_a)) for _ in range(2)]
         await asyncio.sleep(0.2)
-        third = await asyncio.wait_for(put("station A"), 2)
-        other = asyncio.create_task(put("station B"))
+        third = await asyncio.wait_for(put(station_a), 2)
+        other = asyncio.create_task(put(station_b))
         await asyncio.sleep(0.2)
         assert not other.done()  # station B's upload was admitted and waits for its body
         release.set()
