@@ -269,7 +269,6 @@ def hostile_packets(pki: object, rng, count: int):
     content = build_packet(base)
     signer = pki.station_signer()  # type: ignore[attr-defined]
     registry = load_certificate(pki.registry_certificate)  # type: ignore[attr-defined]
-    signed = signed_data.sign(content, signer)
     archive = zipfile.ZipFile(io.BytesIO(content))
     names = archive.namelist()
 
@@ -277,8 +276,8 @@ def hostile_packets(pki: object, rng, count: int):
         return envelope.envelope(inner, registry, content_type="signed_data")
 
     def with_fresh_id(change: Callable[[dict], None] = lambda _m: None) -> tuple[str, dict]:
-        """The manifest under a new packet id (so that a mutation that happens to be harmless is
-        stored once, and the next input is not merely a conflict with it), then ``change``d."""
+        """The manifest under a new packet id for every input (so that a mutation that happens to be
+        harmless is stored once, and the next inputs are not merely conflicts with it), then ``change``d."""
         manifest = json.loads(archive.read("manifest.json"))
         manifest["packet_id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         fresh = manifest["packet_id"]
@@ -291,11 +290,12 @@ def hostile_packets(pki: object, rng, count: int):
 
     for index in range(count):
         layer = FUZZ_LAYERS[index % len(FUZZ_LAYERS)]
-        packet_id = str(base.packet_id)
         if layer == "sealed":
-            data = mutate_bytes(rng, sealed(signed))
+            packet_id, manifest = with_fresh_id()
+            data = mutate_bytes(rng, sealed(signed_data.sign(rezip(manifest), signer)))
         elif layer == "signed":
-            data = sealed(mutate_bytes(rng, signed))
+            packet_id, manifest = with_fresh_id()
+            data = sealed(mutate_bytes(rng, signed_data.sign(rezip(manifest), signer)))
         elif layer == "zip":
             packet_id, manifest = with_fresh_id()
             data = sealed(signed_data.sign(mutate_bytes(rng, rezip(manifest)), signer))
