@@ -116,3 +116,29 @@ def test_id_data_that_is_not_a_signed_data_is_malformed(ec_pki, helpers, tmp_pat
                     "-out", str(out), "-recip", str(ec_pki.registry_certificate)).returncode == 0
     with pytest.raises(MalformedPacket):
         open_sealed(out.read_bytes(), helpers.recipient(ec_pki), helpers.trust(ec_pki))
+
+
+def test_an_oaep_label_written_by_openssl_is_honoured(rsa_pki, helpers, tmp_path):
+    """RFC 8017 §7.1: the label (RFC 4055 pSourceAlgorithm) is part of the decryption; we never write
+    one, but a registry must open what openssl writes with one."""
+    plain, out = tmp_path / "plain.bin", tmp_path / "labelled.p7m"
+    plain.write_bytes(CONTENT)
+    assert _openssl("cms", "-encrypt", "-aes-256-gcm", "-binary", "-in", str(plain), "-outform", "DER",
+                    "-out", str(out), "-recip", str(rsa_pki.registry_certificate),
+                    "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256",
+                    "-keyopt", "rsa_oaep_label:0011223344").returncode == 0
+    assert open_envelope(out.read_bytes(), helpers.recipient(rsa_pki)).content == CONTENT
+
+
+@pytest.mark.parametrize(("oaep", "mgf"), [("md5", "sha256"), ("sha256", "md5")])
+def test_an_oaep_hash_we_do_not_accept_is_malformed(rsa_pki, helpers, tmp_path, oaep, mgf):
+    plain, out = tmp_path / "plain.bin", tmp_path / "md5.p7m"
+    plain.write_bytes(CONTENT)
+    result = _openssl("cms", "-encrypt", "-aes-256-gcm", "-binary", "-in", str(plain), "-outform", "DER",
+                      "-out", str(out), "-recip", str(rsa_pki.registry_certificate),
+                      "-keyopt", "rsa_padding_mode:oaep", "-keyopt", f"rsa_oaep_md:{oaep}",
+                      "-keyopt", f"rsa_mgf1_md:{mgf}")
+    if result.returncode != 0:
+        pytest.skip(f"this openssl does not write OAEP with {oaep}/{mgf}: {result.stderr.decode()[:200]}")
+    with pytest.raises(MalformedPacket, match="unsupported OAEP hash"):
+        open_envelope(out.read_bytes(), helpers.recipient(rsa_pki))

@@ -94,6 +94,18 @@ def test_wrong_recipient(ec_pki, rsa_pki, helpers):
         open_sealed(sealed, helpers.recipient(ec_pki), helpers.trust(ec_pki))
 
 
+@pytest.mark.parametrize("kind", ["ec", "rsa"])
+def test_a_packet_for_another_registry_of_the_same_kind_is_wrong_recipient(tmp_path, kind, helpers):
+    """Not "tampered": the recipient identifier names another certificate, so no key is even tried."""
+    from crypto.pki import StationSubject, create_dev_pki
+
+    ours, theirs = (create_dev_pki(tmp_path / name, StationSubject("X-1", "40", "412"), registry_key_type=kind)
+                    for name in ("ours", "theirs"))
+    sealed = seal(CONTENT, ours.station_signer(), helpers.registry(theirs))
+    with pytest.raises(WrongRecipient, match="not encrypted for this registry"):
+        open_sealed(sealed, helpers.recipient(ours), helpers.trust(ours))
+
+
 def test_unknown_station(ec_pki, rsa_pki, helpers):
     sealed = seal(CONTENT, rsa_pki.station_signer(), helpers.registry(ec_pki))
     with pytest.raises(UnknownSigner):

@@ -159,3 +159,22 @@ def test_a_hostile_zip_under_a_valid_signature_is_refused_and_not_stored(intake,
             intake.accept(packet_id, _seal(pki, buffer.getvalue()))
         assert caught.value.code == "unsafe-zip"
     assert intake.store.count() == 0
+
+
+def test_a_race_with_another_request_for_the_same_id_is_settled_by_the_store(intake, pki, zipped, monkeypatch):
+    """Between the check and the write another request stored the id: the same bytes get that
+    request's receipt (not a second one), other bytes are a conflict."""
+    import dataclasses
+    import hashlib
+
+    packet_id, content = zipped
+    sealed = _seal(pki, content)
+    winner = intake.accept(packet_id, sealed)  # what the other request stored
+    stored = intake.store.get(packet_id)
+    monkeypatch.setattr(intake.store, "get", lambda _packet_id: None)  # the check ran before it was stored
+    again = intake.accept(packet_id, sealed)
+    assert again.created is False and again.receipt == winner.receipt
+    other = dataclasses.replace(stored, sealed_sha256=hashlib.sha256(b"other bytes").hexdigest())
+    monkeypatch.setattr(intake.store, "put", lambda _record, _sealed: other)
+    with pytest.raises(PacketConflict):
+        intake.accept(packet_id, sealed)
