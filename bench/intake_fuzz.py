@@ -19,22 +19,14 @@ import random
 import sys
 import tempfile
 import time
-from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
+import _shared
 import httpx
 
 from crypto.pki import StationSubject, create_dev_pki
 from receiver.app import create_app
 from receiver.server import build_intake
-
-
-def _synthetic():
-    spec = spec_from_file_location("synthetic_enrolment", Path(__file__).parents[1] / "tests" / "e2e" / "synthetic.py")
-    module = module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules["synthetic_enrolment"] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 async def _health(app: object) -> int:
@@ -49,7 +41,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261202)
     args = parser.parse_args()
     count = 200 if args.smoke else args.count
-    synthetic = _synthetic()
+    synthetic = _shared.synthetic()
     totals: dict[str, int] = {}
     unexpected: list[str] = []
     started = time.perf_counter()

@@ -19,12 +19,11 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
+import _shared
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crypto.keys import RecipientKey, load_certificate
@@ -36,12 +35,6 @@ from packet.build import build_packet
 SIZES_MB = (0.2, 2.0, 10.0)
 
 
-def _synthetic():
-    spec = spec_from_file_location("synthetic_enrolment", Path(__file__).parents[1] / "tests" / "e2e" / "synthetic.py")
-    module = module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules["synthetic_enrolment"] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def _median_ms(function, runs: int) -> float:
@@ -62,7 +55,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="quick run: the smallest packet, 3 runs per median")
     args = parser.parse_args()
     sizes, runs_for = (SIZES_MB[:1], lambda size_mb: 3) if args.smoke else (SIZES_MB, _runs)
-    synthetic = _synthetic()
+    synthetic = _shared.synthetic()
     base = len(build_packet(synthetic.record(fingers=0, cheap=True)))
     with tempfile.TemporaryDirectory() as folder:
         print(f"{'registry key':12} {'size':>7} {'seal ms':>8} {'open ms':>8} {'AES-GCM enc':>11} {'dec ms':>7} "

@@ -28,9 +28,9 @@ import sys
 import tempfile
 import threading
 import time
-from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
+import _shared
 import httpx
 from cryptography.hazmat.primitives import serialization
 
@@ -46,12 +46,6 @@ from station.outbox.uploader import upload_headers
 PACKET_BYTES = 2_000_000
 
 
-def _synthetic():
-    spec = spec_from_file_location("synthetic_enrolment", Path(__file__).parents[1] / "tests" / "e2e" / "synthetic.py")
-    module = module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules["synthetic_enrolment"] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def main() -> None:
@@ -63,7 +57,7 @@ def main() -> None:
     size, big_count, big_size = PACKET_BYTES, 8, 60_000_000
     if args.smoke:
         args.packets, args.clients, size, big_count, big_size = 3, "1", 200_000, 2, 1_000_000
-    synthetic = _synthetic()
+    synthetic = _shared.synthetic()
     with tempfile.TemporaryDirectory() as folder:
         port = synthetic.free_port()
         config_file = Path(folder) / "station.toml"

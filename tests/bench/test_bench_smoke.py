@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
-BENCHES = sorted(BENCH.glob("*.py"))
+BENCHES = sorted(path for path in BENCH.glob("*.py") if not path.name.startswith("_"))  # _*.py: shared code
 TIMEOUT_S = 300
 
 
