@@ -63,12 +63,23 @@ def validate_manifest(manifest: object) -> dict[str, Any]:
                                 f"{SCHEMA_VERSION}); update the receiver before accepting this station's packets")
     import jsonschema  # here, not at the top: ~0.1 s off the kiosk's start, which seals no packet yet
 
-    try:
-        jsonschema.validate(manifest, manifest_schema())
-    except jsonschema.ValidationError as error:
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(manifest))  # what jsonschema.validate raises
+    if error is not None:
         where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
-        raise PacketFormatError(f"the manifest does not follow the packet schema at {where}: {error.message}") from None
+        raise PacketFormatError(f"the manifest does not follow the packet schema at {where}: {error.message}")
     return manifest
+
+
+@functools.cache
+def _validator() -> Any:
+    """The schema's validator, made once: ``jsonschema.validate`` checks the schema itself against its
+    meta-schema on every call, which was 70 of the receiver's 93 ms per 2 MB packet."""
+    import jsonschema
+
+    schema = manifest_schema()
+    validator = jsonschema.validators.validator_for(schema)
+    validator.check_schema(schema)
+    return validator(schema)
 
 
 @dataclass(frozen=True)
