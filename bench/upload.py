@@ -71,8 +71,8 @@ def main() -> None:
 
         def sealed(padding: int) -> tuple[str, bytes]:
             record = synthetic.record(fingers=0, cheap=True, padding=padding)
-            return str(record.packet_id), seal(build_packet(record), identity.signer, identity.registry_certificate,
-                                               chain=identity.chain)
+            return str(record.packet_id), bytes(seal(build_packet(record), identity.signer,
+                                                     identity.registry_certificate, chain=identity.chain))
 
         big = [sealed(big_size - base) for _ in range(big_count)]
         packets = [sealed(size - base) for _ in range(args.packets * len(levels))]

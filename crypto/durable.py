@@ -12,6 +12,7 @@ file does not ensure that the entry in the directory containing the file has als
 
 from __future__ import annotations
 
+import mmap
 import os
 import tempfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 TEMP_MARK = ".tmp-"
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes | bytearray | memoryview | mmap.mmap) -> None:
     """Write ``data`` to ``path`` so that readers and crash recovery only ever see all of it or nothing."""
     # mkstemp: a name no other writer (thread or process) uses, created with mode 0600 - key files are
     # never readable by another user, not even for a moment.

@@ -14,6 +14,7 @@ implementation, not only ours.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
+from crypto import der
 from crypto.asn1 import HASH_ALGORITHMS, load_content_info, to_asn1_certificate
 from crypto.errors import MalformedPacket, TamperedPacket, WrongRecipient
 from crypto.keys import RecipientKey
@@ -71,15 +73,24 @@ class Envelope:
     """An opened AuthEnvelopedData: the decrypted content and the content type it declares."""
 
     content_type: str
-    content: bytes
+    content: memoryview
 
 
-def envelope(content: bytes, recipient: x509.Certificate, *, content_type: str = "signed_data") -> bytes:
-    """A DER ``ContentInfo`` holding AuthEnvelopedData of ``content`` (AES-256-GCM) for ``recipient``."""
+ENCRYPTED_CONTENT = (der.SEQUENCE, der.EXPLICIT_0, der.SEQUENCE, der.SEQUENCE, der.IMPLICIT_0)
+"""The path to the ciphertext: ContentInfo, its [0] content, AuthEnvelopedData, its (first SEQUENCE)
+authEncryptedContentInfo and that one's ``[0] IMPLICIT`` encryptedContent (RFC 5083 §2.1, RFC 5652 §6.1)."""
+
+
+def envelope(content: der.Buffer | Sequence[der.Buffer], recipient: x509.Certificate, *,
+             content_type: str = "signed_data") -> bytearray:
+    """A DER ``ContentInfo`` holding AuthEnvelopedData of ``content`` (AES-256-GCM) for ``recipient``.
+
+    ``content`` may come in pieces (the SignedData around a packet), encrypted one after the other
+    straight into the result: the content is read once and the result is the only buffer of its size."""
+    pieces = [content] if isinstance(content, der.Buffer) else list(content)
+    size = sum(len(memoryview(piece)) for piece in pieces)
     cek = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(cek).encrypt(nonce, content, None)
-    ciphertext, tag = sealed[:-TAG_BYTES], sealed[-TAG_BYTES:]
     public_key = recipient.public_key()
     if isinstance(public_key, rsa.RSAPublicKey):
         recipient_info = _key_transport(cek, recipient, public_key)
@@ -96,21 +107,40 @@ def envelope(content: bytes, recipient: x509.Certificate, *, content_type: str =
                 "algorithm": "aes256_gcm",
                 "parameters": GcmParameters({"aes_nonce": nonce, "aes_icvlen": TAG_BYTES}),
             },
-            "encrypted_content": ciphertext,
+            "encrypted_content": b"",
         },
-        "mac": tag,
+        "mac": bytes(TAG_BYTES),  # the tag, once the content is encrypted: the last TAG_BYTES of the result
     })
-    return cms.ContentInfo({"content_type": "authenticated_enveloped_data", "content": auth_enveloped}).dump()
+    structure = cms.ContentInfo({"content_type": "authenticated_enveloped_data", "content": auth_enveloped}).dump()
+    head, tail = der.splice(structure, ENCRYPTED_CONTENT, size)
+    sealed = bytearray(len(head) + size + len(tail))
+    out = memoryview(sealed)
+    out[:len(head)] = head
+    encryptor = Cipher(algorithms.AES(cek), modes.GCM(nonce)).encryptor()
+    offset = len(head)
+    for piece in pieces:
+        # update_into wants room for a block more than it writes: the tail (≥ the tag) gives it.
+        offset += encryptor.update_into(piece, out[offset:])
+    encryptor.finalize()
+    out[offset:] = tail
+    out[-TAG_BYTES:] = encryptor.tag
+    return sealed
 
 
-def open_envelope(data: bytes, recipient: RecipientKey) -> Envelope:
-    """Decrypt an AuthEnvelopedData addressed to ``recipient``; typed errors for every refusal."""
-    auth_enveloped = load_content_info(data, "authenticated_enveloped_data")
+def open_envelope(data: der.Buffer, recipient: RecipientKey) -> Envelope:
+    """Decrypt an AuthEnvelopedData addressed to ``recipient``; typed errors for every refusal.
+
+    The ciphertext is decrypted from a view of ``data`` into the one buffer of the content, so a
+    packet costs its size once more while it is opened (``data`` may be a file mapped in memory)."""
+    hollowed = der.hollow(data, ENCRYPTED_CONTENT)
+    structure, ciphertext = hollowed if hollowed is not None else (bytes(data), None)
+    auth_enveloped = load_content_info(structure, "authenticated_enveloped_data")
     try:
         encrypted = auth_enveloped["auth_encrypted_content_info"]
         algorithm = encrypted["content_encryption_algorithm"]
         algorithm_name = algorithm["algorithm"].native
-        ciphertext = encrypted["encrypted_content"].native or b""
+        if ciphertext is None:  # BER (openssl -stream): asn1crypto joined the pieces
+            ciphertext = memoryview(encrypted["encrypted_content"].native or b"")
         content_type = encrypted["content_type"].native
         mac = auth_enveloped["mac"].native
         auth_attrs = auth_enveloped["auth_attrs"]
@@ -132,13 +162,15 @@ def open_envelope(data: bytes, recipient: RecipientKey) -> Envelope:
         raise TamperedPacket("the content-encryption key has the wrong length")
     # RFC 5083 §2.1: authenticated attributes, when present, are the GCM additional data (DER, as a SET OF).
     aad = b"\x31" + auth_attrs.dump()[1:] if auth_attrs else b""
+    content = bytearray(len(ciphertext) + 15)  # update_into's room for a block more than it writes
     try:
         decryptor = Cipher(algorithms.AES(cek), modes.GCM(nonce, mac, min_tag_length=12)).decryptor()
         decryptor.authenticate_additional_data(aad)
-        content = decryptor.update(ciphertext) + decryptor.finalize()
+        decryptor.update_into(ciphertext, content)
+        decryptor.finalize()
     except InvalidTag:
         raise TamperedPacket("AES-GCM authentication failed: the packet was altered") from None
-    return Envelope(content_type, content)
+    return Envelope(content_type, memoryview(content)[:len(ciphertext)])
 
 
 def _recipient_id(certificate: x509.Certificate) -> cms.IssuerAndSerialNumber:

@@ -73,7 +73,7 @@ def verify_receipt(data: bytes, trust: TrustStore, *, packet_id: str, sealed_sha
         signed = signed_data.verify(data, trust, usage=Usage.RECEIPT_SIGNING)
     except PacketError as error:
         raise ReceiptError(f"receipt signature not accepted: {error}") from error
-    receipt = RegistryReceipt.from_json(signed.content)
+    receipt = RegistryReceipt.from_json(bytes(signed.content))
     if receipt.packet_id != packet_id:
         raise ReceiptError(f"the receipt is for packet {receipt.packet_id}, not {packet_id}")
     if receipt.sealed_sha256 != sealed_sha256:

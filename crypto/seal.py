@@ -12,7 +12,7 @@ from datetime import datetime
 
 from cryptography import x509
 
-from crypto import envelope, signed_data
+from crypto import der, envelope, signed_data
 from crypto.errors import MalformedPacket
 from crypto.keys import RecipientKey, Signer
 from crypto.signed_data import DEFAULT_TIMING, SignedContent, SigningTimePolicy
@@ -23,13 +23,16 @@ SEALED_SUFFIX = ".p7m"
 
 
 def seal(content: bytes, signer: Signer, recipient: x509.Certificate, *,
-         chain: Sequence[x509.Certificate] = (), signing_time: datetime | None = None) -> bytes:
-    """Sign ``content`` with the station's key, then encrypt it for the registry's certificate."""
-    signed = signed_data.sign(content, signer, chain=chain, signing_time=signing_time)
-    return envelope.envelope(signed, recipient, content_type="signed_data")
+         chain: Sequence[x509.Certificate] = (), signing_time: datetime | None = None) -> bytearray:
+    """Sign ``content`` with the station's key, then encrypt it for the registry's certificate.
+
+    The SignedData is never put together: its DER before and after the content and the content
+    itself are encrypted in turn into the sealed packet, the only buffer of the packet's size made."""
+    head, tail = signed_data.sign_around(content, signer, chain=chain, signing_time=signing_time)
+    return envelope.envelope((head, content, tail), recipient, content_type="signed_data")
 
 
-def open_sealed(sealed: bytes, recipient: RecipientKey, trust: TrustStore, *,
+def open_sealed(sealed: der.Buffer, recipient: RecipientKey, trust: TrustStore, *,
                 timing: SigningTimePolicy = DEFAULT_TIMING, now: datetime | None = None) -> SignedContent:
     """Decrypt and verify a sealed packet (signed by a certificate trusted for packet signing);
     raises a :class:`crypto.errors.PacketError` subclass on refusal."""

@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from crypto import der
 from crypto.asn1 import HASH_ALGORITHMS, digest, from_asn1_certificate, load_content_info, to_asn1_certificate
 from crypto.errors import BadSigningTime, CertificateExpired, MalformedPacket, TamperedPacket, UnknownSigner
 from crypto.keys import Signer
@@ -63,8 +64,8 @@ class ParsedSignedData:
 
     content_type: str
     """The eContentType, as a dotted OID."""
-    content: bytes
-    """The eContent's octets (a constructed BER OCTET STRING is joined)."""
+    content: memoryview
+    """The eContent's octets: a view of the bytes parsed (a constructed BER OCTET STRING is joined)."""
     certificates: tuple[asn1_x509.Certificate, ...]
     signer_infos: tuple[cms.SignerInfo, ...]
 
@@ -83,16 +84,29 @@ class SignedAttributes:
 class SignedContent:
     """What a verified SignedData says: the content, who signed it, when, and the chain that was checked."""
 
-    content: bytes
+    content: memoryview
     content_type: str
     signer: x509.Certificate
     signing_time: datetime
     chain: tuple[x509.Certificate, ...]
 
 
-def sign(content: bytes, signer: Signer, *, chain: Sequence[x509.Certificate] = (),
+ENCAPSULATED_CONTENT = (der.SEQUENCE, der.EXPLICIT_0, der.SEQUENCE, der.SEQUENCE, der.EXPLICIT_0, der.OCTET_STRING)
+"""The path to the eContent: ContentInfo, its [0] content, SignedData, its (first SEQUENCE)
+encapContentInfo, that one's ``[0] EXPLICIT`` eContent and the OCTET STRING in it (RFC 5652 §5.1, §5.2)."""
+
+
+def sign(content: der.Buffer, signer: Signer, *, chain: Sequence[x509.Certificate] = (),
          signing_time: datetime | None = None, content_type: str = "data") -> bytes:
     """A DER ``ContentInfo`` holding SignedData over ``content``."""
+    head, tail = sign_around(content, signer, chain=chain, signing_time=signing_time, content_type=content_type)
+    return b"".join((head, content, tail))
+
+
+def sign_around(content: der.Buffer, signer: Signer, *, chain: Sequence[x509.Certificate] = (),
+                signing_time: datetime | None = None, content_type: str = "data") -> tuple[bytes, bytes]:
+    """What :func:`sign` makes, as the DER before and after ``content``: a large content is then never
+    copied into a SignedData of its own (the envelope encrypts the three pieces in turn)."""
     certificate = to_asn1_certificate(signer.certificate)
     when = (signing_time or datetime.now(UTC)).replace(microsecond=0)
     attributes = [
@@ -117,11 +131,12 @@ def sign(content: bytes, signer: Signer, *, chain: Sequence[x509.Certificate] = 
     signed_data = cms.SignedData({
         "version": "v1",
         "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
-        "encap_content_info": {"content_type": content_type, "content": content},
+        "encap_content_info": {"content_type": content_type, "content": b""},
         "certificates": [certificate, *(to_asn1_certificate(extra) for extra in chain)],
         "signer_infos": [signer_info],
     })
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+    structure = cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+    return der.splice(structure, ENCAPSULATED_CONTENT, len(memoryview(content)))
 
 
 @dataclass(frozen=True)
@@ -178,10 +193,13 @@ def verify(data: bytes, trust: TrustStore, *, usage: Usage, timing: SigningTimeP
                          signing_time, tuple(chain))
 
 
-def parse(data: bytes) -> ParsedSignedData:
+def parse(data: der.Buffer) -> ParsedSignedData:
     """Take a DER (or BER) ``ContentInfo`` holding SignedData apart; :class:`MalformedPacket` if it
-    is not one, or if the content is detached (RFC 5652 §5.2: both our users encapsulate it)."""
-    signed_data = load_content_info(data, "signed_data")
+    is not one, or if the content is detached (RFC 5652 §5.2: both our users encapsulate it).
+    The content is not copied out of ``data`` when it is DER (:mod:`crypto.der`)."""
+    hollowed = der.hollow(data, ENCAPSULATED_CONTENT)
+    structure, content_view = hollowed if hollowed is not None else (bytes(data), None)
+    signed_data = load_content_info(structure, "signed_data")
     try:
         encap = signed_data["encap_content_info"]
         content_type = encap["content_type"].dotted
@@ -198,7 +216,9 @@ def parse(data: bytes) -> ParsedSignedData:
         raise MalformedPacket(f"not a CMS SignedData: {error}") from error
     if isinstance(content, core.Void):
         raise MalformedPacket("the SignedData has no encapsulated content (detached signatures are not accepted)")
-    return ParsedSignedData(content_type, bytes(content), certificates, signer_infos)
+    if content_view is None:  # BER: asn1crypto joined the pieces
+        content_view = memoryview(bytes(content))
+    return ParsedSignedData(content_type, content_view, certificates, signer_infos)
 
 
 def single_signer(signed: ParsedSignedData) -> cms.SignerInfo:

@@ -84,10 +84,9 @@ def _validator() -> Any:
 
 @dataclass(frozen=True)
 class Packet:
-    """A packet read back and validated: its manifest and its files (name -> bytes)."""
+    """A packet read back and validated: its manifest (every file it lists is in the ZIP, as listed)."""
 
     manifest: dict[str, Any]
-    files: dict[str, bytes]
 
     @property
     def packet_id(self) -> str:
@@ -98,14 +97,19 @@ class Packet:
         return str(self.manifest["station_id"])
 
 
-def read_packet(content: bytes) -> Packet:
+READ_BYTES = 1 << 20
+"""How much of a file is read at once to be hashed: a 60 MB packet is checked in 1 MiB pieces."""
+
+
+def read_packet(content: bytes | bytearray | memoryview) -> Packet:
     """Open the packet ZIP ``content``, validate its manifest and check every file against it.
 
     Nothing is decompressed: every entry must be stored (docs/packet-format.md), so what is read is
-    never more than ``content`` itself, whatever sizes the ZIP's directory claims."""
+    never more than ``content`` itself, whatever sizes the ZIP's directory claims; and nothing of
+    ``content`` is copied but the manifest and one piece of a file at a time."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
-        entries = _entries(archive, len(content))
+        archive = zipfile.ZipFile(_BufferFile(content))
+        entries = _entries(archive, len(memoryview(content)))
         if MANIFEST not in entries:
             raise PacketFormatError(f"the ZIP has no {MANIFEST}")
         if entries[MANIFEST].file_size > MAX_MANIFEST_BYTES:
@@ -115,18 +119,52 @@ def read_packet(content: bytes) -> Packet:
         names = set(entries) - {MANIFEST}
         if set(listed) != names or len(manifest["files"]) != len(listed):
             raise PacketFormatError(f"the files in the ZIP and in the manifest differ: {sorted(names ^ set(listed))}")
-        files = {}
         for name, entry in listed.items():
-            data = archive.read(name)
-            if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            size, sha256 = 0, hashlib.sha256()
+            with archive.open(name) as member:  # zipfile checks the local header and the CRC
+                while piece := member.read(READ_BYTES):
+                    size += len(piece)
+                    sha256.update(piece)
+            if size != entry["size"] or sha256.hexdigest() != entry["sha256"]:
                 raise PacketFormatError(f"{name}: size or SHA-256 differs from the manifest")
-            files[name] = data
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise PacketFormatError(f"{MANIFEST} is not UTF-8 JSON: {error}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, ValueError) as error:
         # ValueError: zipfile seeks to whatever offset a damaged directory names (even a negative one)
         raise PacketFormatError(f"the packet's content is not a readable ZIP: {error}") from None
-    return Packet(manifest, files)
+    return Packet(manifest)
+
+
+class _BufferFile(io.RawIOBase):
+    """A read-only, seekable file over a buffer, for :mod:`zipfile`: ``io.BytesIO`` would copy
+    anything but ``bytes``, and a packet's content is a view of the decrypted SignedData."""
+
+    def __init__(self, buffer: bytes | bytearray | memoryview) -> None:
+        super().__init__()
+        self._view = memoryview(buffer)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._position = base + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        piece = self._view[self._position:self._position + len(target)]
+        memoryview(target)[:len(piece)] = piece
+        self._position += len(piece)
+        return len(piece)
 
 
 def _entries(archive: zipfile.ZipFile, available: int) -> dict[str, zipfile.ZipInfo]:

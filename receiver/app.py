@@ -18,9 +18,14 @@ import binascii
 import contextlib
 import hashlib
 import hmac
+import io
 import logging
-from collections.abc import AsyncIterator
+import mmap
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
 
 from cryptography import x509
 from starlette.applications import Starlette
@@ -29,6 +34,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from crypto.der import Buffer
 from crypto.errors import PacketError
 from crypto.trust import Usage
 from receiver.intake import MAX_PACKET_BYTES, BadPacketId, Intake, PacketConflict
@@ -67,11 +73,11 @@ def content_digests(header: str | None) -> dict[str, bytes]:
 
 
 class ByteBudget:
-    """At most ``limit`` bytes of request bodies held at once; a larger request waits its turn.
+    """At most ``limit`` bytes of request bodies in progress at once; a larger request waits its turn.
 
-    Opening a packet holds it about three times (the body, the decrypted SignedData, the content),
-    so the receiver's memory for uploads stays near three budgets, whatever the number of clients.
-    A request larger than the whole budget runs alone.
+    A body goes to a file as it arrives, but opening the packet holds its decrypted content in memory
+    once (:func:`crypto.envelope.open_envelope`), so the receiver's memory for uploads stays near one
+    budget, whatever the number of clients.  A request larger than the whole budget runs alone.
     """
 
     def __init__(self, limit: int) -> None:
@@ -102,6 +108,8 @@ def create_app(intake: Intake, *, idle_timeout_s: float = 30.0, budget_bytes: in
     station uploads one packet at a time; a stolen key opening hundreds would hold the budget)."""
     budget = ByteBudget(budget_bytes)
     in_progress: dict[str, int] = {}
+    spool = intake.store.directory / "incoming"
+    spool.mkdir(exist_ok=True)
 
     async def put_packet(request: Request) -> Response:
         client = _client_certificate(request)
@@ -138,36 +146,18 @@ def create_app(intake: Intake, *, idle_timeout_s: float = 30.0, budget_bytes: in
         if size > MAX_PACKET_BYTES:
             return _refusal(413, "too-large", f"a packet may hold at most {MAX_PACKET_BYTES} bytes")
         async with budget.hold(size):
-            body = bytearray()
-            hashers = {name: hashlib.new(DIGEST_ALGORITHMS[name]) for name in expected}
-            chunks = request.stream().__aiter__()
-            while True:
+            with _spooled(spool) as body:
+                refusal = await _receive(request, body, expected, idle_timeout_s)
+                if refusal is not None:
+                    return refusal
                 try:
-                    chunk = await asyncio.wait_for(chunks.__anext__(), idle_timeout_s)
-                except StopAsyncIteration:
-                    break
-                except ClientDisconnect:
-                    log.info("packet %s: the client went away after %d bytes", packet_id, len(body))
-                    return _refusal(400, "incomplete", "the connection closed before the packet was complete")
-                except TimeoutError:
-                    log.warning("packet %s: no body data for %.0f s after %d bytes; cut off", packet_id,
-                                idle_timeout_s, len(body))
-                    return _refusal(408, "idle-timeout", f"no data for {idle_timeout_s:.0f} s")
-                body += chunk
-                for hasher in hashers.values():
-                    hasher.update(chunk)
-                if len(body) > MAX_PACKET_BYTES:
-                    return _refusal(413, "too-large", f"a packet may hold at most {MAX_PACKET_BYTES} bytes")
-            for name, hasher in hashers.items():
-                if not hmac.compare_digest(hasher.digest(), expected[name]):
-                    return _refusal(400, "content-digest-mismatch",
-                                    f"the body's {name} differs from its Content-Digest: changed on the way")
-            try:
-                accepted = await run_in_threadpool(intake.accept, packet_id, bytes(body))
-            except PacketError as error:
-                status = 409 if isinstance(error, PacketConflict) else 400 if isinstance(error, BadPacketId) else 422
-                log.warning("packet %s refused: %s (%s)", packet_id, error.code, error)
-                return _refusal(status, error.code, str(error))
+                    with _mapped(body) as sealed:
+                        accepted = await run_in_threadpool(intake.accept, packet_id, sealed)
+                except PacketError as error:
+                    status = (409 if isinstance(error, PacketConflict) else 400 if isinstance(error, BadPacketId)
+                              else 422)
+                    log.warning("packet %s refused: %s (%s)", packet_id, error.code, error)
+                    return _refusal(status, error.code, str(error))
         return Response(accepted.receipt, status_code=201 if accepted.created else 200,
                         media_type=RECEIPT_MEDIA_TYPE)
 
@@ -185,6 +175,64 @@ def create_app(intake: Intake, *, idle_timeout_s: float = 30.0, budget_bytes: in
         Route("/v1/packets/{packet_id}/receipt", get_receipt, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ])
+
+
+async def _receive(request: Request, body: BinaryIO, expected: dict[str, bytes], idle_timeout_s: float,
+                   ) -> Response | None:
+    """Write the request body to ``body`` as it arrives, checking its ``Content-Digest``; the refusal
+    when the client stops sending, goes away, sends too much or sends other bytes than it declared."""
+    packet_id = request.path_params["packet_id"]
+    received = 0
+    hashers = {name: hashlib.new(DIGEST_ALGORITHMS[name]) for name in expected}
+    chunks = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), idle_timeout_s)
+        except StopAsyncIteration:
+            break
+        except ClientDisconnect:
+            log.info("packet %s: the client went away after %d bytes", packet_id, received)
+            return _refusal(400, "incomplete", "the connection closed before the packet was complete")
+        except TimeoutError:
+            log.warning("packet %s: no body data for %.0f s after %d bytes; cut off", packet_id,
+                        idle_timeout_s, received)
+            return _refusal(408, "idle-timeout", f"no data for {idle_timeout_s:.0f} s")
+        received += len(chunk)
+        if received > MAX_PACKET_BYTES:
+            return _refusal(413, "too-large", f"a packet may hold at most {MAX_PACKET_BYTES} bytes")
+        body.write(chunk)
+        for hasher in hashers.values():
+            hasher.update(chunk)
+    for name, hasher in hashers.items():
+        if not hmac.compare_digest(hasher.digest(), expected[name]):
+            return _refusal(400, "content-digest-mismatch",
+                            f"the body's {name} differs from its Content-Digest: changed on the way")
+    return None
+
+
+@contextlib.contextmanager
+def _spooled(folder: Path) -> Iterator[BinaryIO]:
+    """A file for one request body, on the store's disk (never /tmp, often memory): a body costs
+    the receiver a buffer, not its size.  The file has no name, so nothing is left after a crash.
+    It holds what the station sealed; the decrypted content is never written anywhere."""
+    with tempfile.TemporaryFile(dir=folder) as file:
+        yield file
+
+
+@contextlib.contextmanager
+def _mapped(file: BinaryIO) -> Iterator[Buffer]:
+    """The body's file mapped read-only: the packet is read where it lies, the kernel keeps or drops
+    its pages as memory allows (they are the file's), and nothing copies it whole."""
+    file.flush()
+    if not file.seek(0, io.SEEK_END):
+        yield b""  # an empty file cannot be mapped
+        return
+    mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        yield mapped
+    finally:
+        with contextlib.suppress(BufferError):  # a view still held by a refusal's traceback: unmapped when freed
+            mapped.close()
 
 
 def _client_certificate(request: Request) -> str:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from cryptography.x509.oid import NameOID
 
+from crypto.der import Buffer
 from crypto.errors import MalformedPacket, ManifestMismatch, PacketError
 from crypto.keys import RecipientKey, Signer
 from crypto.receipt import RegistryReceipt, sign_receipt
@@ -84,8 +85,9 @@ class Intake:
         self.store = store
         self.name = name
 
-    def accept(self, packet_id: str, sealed: bytes, *, via: str = "upload") -> Accepted:
-        """Check, store and acknowledge one packet; raises a :class:`PacketError` subclass when refused."""
+    def accept(self, packet_id: str, sealed: Buffer, *, via: str = "upload") -> Accepted:
+        """Check, store and acknowledge one packet; raises a :class:`PacketError` subclass when refused.
+        ``sealed`` is read where it lies (the receiver maps the request body's file), never copied whole."""
         try:
             canonical = str(uuid.UUID(packet_id))
         except ValueError:
@@ -117,7 +119,7 @@ class Intake:
         return Accepted(stored.receipt, created=False)
 
 
-def check_manifest(content: bytes, packet_id: str, station_id: str) -> Packet:
+def check_manifest(content: Buffer, packet_id: str, station_id: str) -> Packet:
     """The packet read from verified ``content``: valid by the packet format (:mod:`packet.manifest`),
     for this packet id and sealed by the station that signed it."""
     try:

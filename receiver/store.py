@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from crypto.der import Buffer
 from crypto.durable import write_atomically
 from packet.enrolment_number import packet_id_prefix
 
@@ -50,7 +51,7 @@ class PacketStore:
         with self._lock:
             return self._get(packet_id)
 
-    def put(self, packet: StoredPacket, sealed: bytes) -> StoredPacket:
+    def put(self, packet: StoredPacket, sealed: Buffer) -> StoredPacket:
         """Store once; when the id is already stored, return what is stored (the caller compares)."""
         path = self.path_of(packet.packet_id)
         with self._lock:

@@ -134,7 +134,7 @@ def load_master_list(data: bytes) -> list[x509.Certificate]:
     if signed.content_type != ID_CSCA_MASTER_LIST:
         raise TrustStoreError(f"CMS content type {signed.content_type} is not a CSCA master list")
     try:
-        master_list = CscaMasterList.load(signed.content)
+        master_list = CscaMasterList.load(bytes(signed.content))
         return [from_asn1_certificate(certificate) for certificate in master_list["certList"]]
     except (ValueError, TypeError, KeyError) as error:
         raise TrustStoreError(f"not an ICAO master list: {error}") from error
@@ -163,7 +163,7 @@ def parse_sod(sod: bytes) -> SecurityObject:
         raise ValueError(str(error)) from error
     if signed.content_type != ID_LDS_SECURITY_OBJECT:
         raise ValueError(f"eContentType is {signed.content_type}, not id-ldsSecurityObject")
-    lso = LdsSecurityObject.load(signed.content)
+    lso = LdsSecurityObject.load(bytes(signed.content))
     algorithm = lso["hashAlgorithm"]["algorithm"].native
     if algorithm not in HASH_ALGORITHMS:
         raise ValueError(f"unsupported hash algorithm {algorithm}")

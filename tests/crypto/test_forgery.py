@@ -213,7 +213,7 @@ def test_a_receipt_for_another_packet_with_the_content_swapped_is_refused(ec_pki
 
 
 def _verify_content(pki) -> bytes:
-    return signed_data.parse(_receipt(pki)).content
+    return bytes(signed_data.parse(_receipt(pki)).content)
 
 
 @pytest.mark.parametrize("forgery", sorted(SIGNATURE_FORGERIES))

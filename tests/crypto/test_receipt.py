@@ -62,5 +62,5 @@ def test_a_receipt_is_signed_at_its_received_time_in_canonical_json(ec_pki):
 
     signed = parse(sign_receipt(RECEIPT, _receipt_signer(ec_pki)))
     assert check_signed_attributes(signed, single_signer(signed)).signing_time == RECEIPT.received_at
-    document = json.loads(signed.content)
+    document = json.loads(bytes(signed.content))
     assert signed.content == json.dumps(document, sort_keys=True).encode() and list(document) == sorted(document)

@@ -38,7 +38,7 @@ def test_round_trip(pki, helpers):
 
 def test_structure_is_what_the_issue_asks_for(pki, helpers):
     sealed = seal(CONTENT, pki.station_signer(), helpers.registry(pki))
-    outer = cms.ContentInfo.load(sealed)
+    outer = cms.ContentInfo.load(bytes(sealed))
     assert outer["content_type"].native == "authenticated_enveloped_data"
     aed = outer["content"]
     encrypted = aed["auth_encrypted_content_info"]
@@ -61,7 +61,7 @@ def test_signed_attributes(ec_pki, helpers):
     from crypto.envelope import open_envelope
 
     sealed = seal(CONTENT, ec_pki.station_signer(), helpers.registry(ec_pki))
-    signed = cms.ContentInfo.load(open_envelope(sealed, helpers.recipient(ec_pki)).content)["content"]
+    signed = cms.ContentInfo.load(bytes(open_envelope(sealed, helpers.recipient(ec_pki)).content))["content"]
     signer_info = signed["signer_infos"][0]
     assert {a["type"].native for a in signer_info["signed_attrs"]} == {"content_type", "message_digest",
                                                                        "signing_time"}
@@ -80,7 +80,7 @@ def test_any_flipped_byte_is_refused(ec_pki, helpers, where):
 
 def test_ciphertext_change_is_tampered(ec_pki, helpers):
     sealed = seal(CONTENT, ec_pki.station_signer(), helpers.registry(ec_pki))
-    info = cms.ContentInfo.load(sealed)
+    info = cms.ContentInfo.load(bytes(sealed))
     ciphertext = bytearray(info["content"]["auth_encrypted_content_info"]["encrypted_content"].native)
     ciphertext[100] ^= 0x80
     info["content"]["auth_encrypted_content_info"]["encrypted_content"] = bytes(ciphertext)
@@ -231,7 +231,7 @@ def test_every_byte_of_the_recipient_info_changed_is_a_typed_refusal(ec_pki, rsa
     sealed = seal(b"content", pki.station_signer(), helpers.registry(pki))
     recipient = helpers.recipient(pki)  # once: loading an RSA key checks it, ~0.1 s
     inner = open_envelope(sealed, recipient).content
-    infos = cms.ContentInfo.load(sealed)["content"]["recipient_infos"].dump()
+    infos = cms.ContentInfo.load(bytes(sealed))["content"]["recipient_infos"].dump()
     start = sealed.index(infos)
     for at in range(start, start + len(infos)):
         for value in {0x00, 0xFF, sealed[at] ^ 0x80}:

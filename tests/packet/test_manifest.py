@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 import zipfile
@@ -22,8 +23,9 @@ def test_a_built_packet_reads_back_whole(built):
     record, content = built
     packet = read_packet(content)
     assert packet.packet_id == str(record.packet_id) and packet.station_id == record.station_id
-    assert set(packet.files) == {entry["file"] for entry in packet.manifest["files"]}
-    assert packet.files["face/token.jpg"] == record.face.token_jpeg
+    listed = {entry["file"]: entry for entry in packet.manifest["files"]}
+    assert {*listed, "manifest.json"} == set(zipfile.ZipFile(io.BytesIO(content)).namelist())
+    assert listed["face/token.jpg"]["sha256"] == hashlib.sha256(record.face.token_jpeg).hexdigest()
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -91,7 +91,7 @@ def receiver(pki, synthetic, tmp_path):
 
 def _upload(url, context, record, sealed) -> httpx.Response:
     with httpx.Client(base_url=url, verify=context) as client:
-        return client.put(f"/v1/packets/{record.packet_id}", content=sealed,
+        return client.put(f"/v1/packets/{record.packet_id}", content=bytes(sealed),
                           headers={"Content-Type": "application/pkcs7-mime"})
 
 
