@@ -101,37 +101,54 @@ class ByteBudget:
 
 def create_app(intake: Intake, *, idle_timeout_s: float = 30.0, budget_bytes: int = MAX_PACKET_BYTES,
                uploads_per_client: int = 2) -> Starlette:
-    """The API over ``intake``.  ``budget_bytes`` bounds the bodies held at once (the declared sizes
-    of the uploads in progress): an upload beyond it waits before its body is read, so the memory of
-    many large uploads is bounded by the budget, not by their number (see :class:`ByteBudget`).
+    """The API over ``intake`` (see :class:`PacketApi` for the two limits)."""
+    api = PacketApi(intake, idle_timeout_s=idle_timeout_s, budget_bytes=budget_bytes,
+                    uploads_per_client=uploads_per_client)
+    return Starlette(routes=[
+        Route("/v1/packets/{packet_id}", api.put_packet, methods=["PUT"]),
+        Route("/v1/packets/{packet_id}/receipt", api.get_receipt, methods=["GET"]),
+        Route("/health", api.health, methods=["GET"]),
+    ])
+
+
+class PacketApi:
+    """The requests' handlers and what they share.  ``budget_bytes`` bounds the bodies in progress
+    at once (their declared sizes): an upload beyond it waits before its body is read, so the memory
+    of many large uploads is bounded by the budget, not by their number (see :class:`ByteBudget`).
     ``uploads_per_client``: uploads one TLS client certificate may have in progress at once (a
     station uploads one packet at a time; a stolen key opening hundreds would hold the budget)."""
-    budget = ByteBudget(budget_bytes)
-    in_progress: dict[str, int] = {}
-    spool = intake.store.directory / "incoming"
-    spool.mkdir(exist_ok=True)
 
-    async def put_packet(request: Request) -> Response:
+    def __init__(self, intake: Intake, *, idle_timeout_s: float, budget_bytes: int, uploads_per_client: int) -> None:
+        self.intake = intake
+        self.idle_timeout_s = idle_timeout_s
+        self.budget = ByteBudget(budget_bytes)
+        self.uploads_per_client = uploads_per_client
+        self.in_progress: dict[str, int] = {}
+        """Uploads in progress by client certificate (PEM; "" without TLS)."""
+        self.spool = intake.store.directory / "incoming"
+        self.spool.mkdir(exist_ok=True)
+
+    async def put_packet(self, request: Request) -> Response:
         client = _client_certificate(request)
         if client:
             try:
-                intake.station_trust().verify(x509.load_pem_x509_certificate(client.encode()),
-                                              at=datetime.now(UTC), usage=Usage.TLS_CLIENT)
+                self.intake.station_trust().verify(x509.load_pem_x509_certificate(client.encode()),
+                                                   at=datetime.now(UTC), usage=Usage.TLS_CLIENT)
             except PacketError as error:  # revoked since the connection opened, or under a stale-CRL policy
                 log.warning("upload refused: the client certificate: %s (%s)", error.code, error)
                 return _refusal(403, error.code, f"this station's certificate is not accepted: {error}")
-        if in_progress.get(client, 0) >= uploads_per_client:
+        if self.in_progress.get(client, 0) >= self.uploads_per_client:
             return _refusal(429, "too-many-uploads",
-                            f"this station already has {uploads_per_client} uploads in progress")
-        in_progress[client] = in_progress.get(client, 0) + 1
+                            f"this station already has {self.uploads_per_client} uploads in progress")
+        self.in_progress[client] = self.in_progress.get(client, 0) + 1
         try:
-            return await _put_packet(request)
+            return await self._put_packet(request)
         finally:
-            in_progress[client] -= 1
-            if not in_progress[client]:
-                del in_progress[client]
+            self.in_progress[client] -= 1
+            if not self.in_progress[client]:
+                del self.in_progress[client]
 
-    async def _put_packet(request: Request) -> Response:
+    async def _put_packet(self, request: Request) -> Response:
         packet_id = request.path_params["packet_id"]
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != SEALED_MEDIA_TYPE:
@@ -145,14 +162,14 @@ def create_app(intake: Intake, *, idle_timeout_s: float = 30.0, budget_bytes: in
         size = int(declared) if declared is not None and declared.isdigit() else MAX_PACKET_BYTES
         if size > MAX_PACKET_BYTES:
             return _refusal(413, "too-large", f"a packet may hold at most {MAX_PACKET_BYTES} bytes")
-        async with budget.hold(size):
-            with _spooled(spool) as body:
-                refusal = await _receive(request, body, expected, idle_timeout_s)
+        async with self.budget.hold(size):
+            with _spooled(self.spool) as body:
+                refusal = await _receive(request, body, expected, self.idle_timeout_s)
                 if refusal is not None:
                     return refusal
                 try:
                     with _mapped(body) as sealed:
-                        accepted = await run_in_threadpool(intake.accept, packet_id, sealed)
+                        accepted = await run_in_threadpool(self.intake.accept, packet_id, sealed)
                 except PacketError as error:
                     status = (409 if isinstance(error, PacketConflict) else 400 if isinstance(error, BadPacketId)
                               else 422)
@@ -161,20 +178,14 @@ def create_app(intake: Intake, *, idle_timeout_s: float = 30.0, budget_bytes: in
         return Response(accepted.receipt, status_code=201 if accepted.created else 200,
                         media_type=RECEIPT_MEDIA_TYPE)
 
-    async def get_receipt(request: Request) -> Response:
-        stored = await run_in_threadpool(intake.store.get, request.path_params["packet_id"])
+    async def get_receipt(self, request: Request) -> Response:
+        stored = await run_in_threadpool(self.intake.store.get, request.path_params["packet_id"])
         if stored is None:
             return _refusal(404, "not-found", "no packet with this id is stored")
         return Response(stored.receipt, media_type=RECEIPT_MEDIA_TYPE)
 
-    async def health(_request: Request) -> Response:
-        return JSONResponse({"status": "ok", "packets": await run_in_threadpool(intake.store.count)})
-
-    return Starlette(routes=[
-        Route("/v1/packets/{packet_id}", put_packet, methods=["PUT"]),
-        Route("/v1/packets/{packet_id}/receipt", get_receipt, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-    ])
+    async def health(self, _request: Request) -> Response:
+        return JSONResponse({"status": "ok", "packets": await run_in_threadpool(self.intake.store.count)})
 
 
 async def _receive(request: Request, body: BinaryIO, expected: dict[str, bytes], idle_timeout_s: float,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import random
+import ssl
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -15,7 +17,7 @@ from crypto.pki import StationSubject, create_dev_pki
 from crypto.receipt import RegistryReceipt, sign_receipt
 from crypto.trust import TrustStore
 from station.outbox.store import Outbox, PacketState
-from station.outbox.uploader import Outcome, Uploader
+from station.outbox.uploader import Outcome, Uploader, make_client
 
 SEALED = b"sealed bytes " * 50
 
@@ -105,3 +107,65 @@ def test_backoff_grows_with_jitter_and_is_capped(tmp_path, pki):
     late = [uploader.backoff(40) for _ in range(200)]
     assert max(early) <= 4 and min(early) >= 1
     assert max(late) <= 900 and len({round(x) for x in late}) > 50  # jittered, not in lock-step
+
+
+def _until(predicate, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_the_thread_sends_what_is_queued_when_notified_and_stops(tmp_path, pki):
+    def handler(request):
+        return httpx.Response(201, content=_receipt(pki, request.url.path.split("/")[-1]))
+
+    outbox, first, uploader = _uploader(tmp_path, pki, handler)
+    uploader.start()
+    try:
+        assert _until(lambda: outbox.get(first).state is PacketState.ACKNOWLEDGED)
+        second = str(uuid.uuid4())
+        outbox.add(second, SEALED)
+        uploader.notify()  # without it the thread sleeps 60 s: nothing else is due
+        assert _until(lambda: outbox.get(second).state is PacketState.ACKNOWLEDGED)
+    finally:
+        uploader.stop()
+    assert not uploader._thread.is_alive()
+
+
+def test_the_thread_retries_when_the_back_off_is_over_and_survives_a_failing_cycle(tmp_path, pki, monkeypatch):
+    answers = iter([httpx.Response(503, text="maintenance")])
+
+    def handler(request):
+        return next(answers, None) or httpx.Response(201, content=_receipt(pki, request.url.path.split("/")[-1]))
+
+    outbox, packet_id, uploader = _uploader(tmp_path, pki, handler)
+    purge, failures = outbox.purge, []
+
+    def failing_once():
+        if not failures:
+            failures.append("disk")
+            raise OSError("disk full")
+        return purge()
+
+    monkeypatch.setattr(outbox, "purge", failing_once)
+    uploader.start()
+    try:  # the 503's back-off is at most 4 s for a first attempt; the thread wakes for it, not after 60 s
+        assert _until(lambda: outbox.get(packet_id).state is PacketState.ACKNOWLEDGED, timeout_s=15)
+    finally:
+        uploader.stop()
+    assert failures == ["disk"]
+
+
+def test_a_refusal_without_a_json_body_keeps_its_status(tmp_path, pki):
+    outbox, packet_id, uploader = _uploader(tmp_path, pki, lambda _request: httpx.Response(413, text="too big"))
+    assert uploader.upload_due()[Outcome.REFUSED] == 1
+    assert outbox.get(packet_id).last_error == "http-413: too big"
+
+
+def test_the_client_talks_to_the_receiver_with_bounded_waits():
+    client = make_client("https://receiver.example:8443", ssl.create_default_context(), timeout_s=45)
+    assert str(client.base_url) == "https://receiver.example:8443"
+    assert client.timeout.read == 45 and client.timeout.connect == 10
