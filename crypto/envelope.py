@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core
-from asn1crypto import keys as asn1_keys
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -211,12 +210,6 @@ def _key_agreement(cek: bytes, recipient: x509.Certificate,
     })})
 
 
-def _point_bytes(public_key: asn1_keys.ECPointBitString | core.BitString) -> bytes:
-    """The X9.62 point of an originator key, whatever spec asn1crypto parsed it with."""
-    native = public_key.native
-    return bytes(native) if isinstance(native, bytes | bytearray) else public_key.contents[1:]
-
-
 def _kdf(shared_secret: bytes, hash_type: type[hashes.HashAlgorithm], wrap: cms.KeyEncryptionAlgorithm,
          ukm: bytes | None, key_bytes: int) -> bytes:
     fields: dict[str, object] = {"key_info": wrap, "supp_pub_info": (key_bytes * 8).to_bytes(4, "big")}
@@ -275,7 +268,7 @@ def _unwrap_agreed(kari: cms.KeyAgreeRecipientInfo, wrapped: bytes, recipient: R
     originator = kari["originator"]
     if originator.name != "originator_key":
         raise MalformedPacket("the originator must be an ephemeral public key (RFC 5753 §3.1.1)")
-    point = _point_bytes(originator.chosen["public_key"])
+    point = originator.chosen["public_key"].contents[1:]  # a BIT STRING's octets after its unused-bits count
     try:
         ephemeral = ec.EllipticCurvePublicKey.from_encoded_point(recipient.key.curve, bytes(point))
     except ValueError:

@@ -29,7 +29,7 @@ def seal(content: bytes, signer: Signer, recipient: x509.Certificate, *,
     The SignedData is never put together: its DER before and after the content and the content
     itself are encrypted in turn into the sealed packet, the only buffer of the packet's size made."""
     head, tail = signed_data.sign_around(content, signer, chain=chain, signing_time=signing_time)
-    return envelope.envelope((head, content, tail), recipient, content_type="signed_data")
+    return envelope.envelope((head, content, tail), recipient)  # labelled signed-data (RFC 5652 §6.1)
 
 
 def open_sealed(sealed: der.Buffer, recipient: RecipientKey, trust: TrustStore, *,

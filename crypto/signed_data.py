@@ -353,7 +353,7 @@ def _plain_to_der(signature: bytes, public_key: ec.EllipticCurvePublicKey) -> by
     if len(signature) != 2 * size:
         raise TamperedPacket(f"a plain ECDSA signature on {public_key.curve.name} has {2 * size} bytes, "
                              f"not {len(signature)}")
-    return encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
+    return encode_dss_signature(int.from_bytes(signature[:size]), int.from_bytes(signature[size:]))  # big-endian
 
 
 def _hash(name: str) -> hashes.HashAlgorithm:

@@ -242,3 +242,29 @@ def test_every_byte_of_the_recipient_info_changed_is_a_typed_refusal(ec_pki, rsa
             except PacketError:
                 continue
             assert opened.content == inner  # a change that does not matter (a version number, say)
+
+
+def test_user_keying_material_from_another_sender_enters_the_kdf(ec_pki, helpers, monkeypatch):
+    """RFC 5753 §3.1.1, §7.2: a sender may add ``ukm``, which becomes the KDF's entityUInfo.  Neither
+    we nor openssl write it, so the envelope is remade by hand with a known CEK and ephemeral key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+
+    from crypto import envelope
+
+    cek, ephemeral = bytes(range(32)), ec.generate_private_key(ec.SECP256R1())
+    monkeypatch.setattr(envelope.AESGCM, "generate_key", staticmethod(lambda bit_length: cek))
+    monkeypatch.setattr(envelope.ec, "generate_private_key", lambda curve: ephemeral)
+    registry = helpers.registry(ec_pki)
+    info = cms.ContentInfo.load(bytes(envelope.envelope(CONTENT, registry, content_type="data")))
+    kari = info["content"]["recipient_infos"][0].chosen
+    ukm = b"the sender's own nonce"
+    wrap = cms.KeyEncryptionAlgorithm({"algorithm": "aes256_wrap"})
+    kek = envelope._kdf(ephemeral.exchange(ec.ECDH(), registry.public_key()), hashes.SHA256, wrap, ukm, 32)
+    kari["recipient_encrypted_keys"][0]["encrypted_key"] = aes_key_wrap(kek, cek)
+    without_ukm = info.dump(force=True)
+    kari["ukm"] = ukm
+    recipient = helpers.recipient(ec_pki)
+    assert envelope.open_envelope(info.dump(force=True), recipient).content == CONTENT
+    with pytest.raises(TamperedPacket, match="unwrap"):  # the same key wrapped under a KEK made with ukm
+        envelope.open_envelope(without_ukm, recipient)

@@ -174,3 +174,10 @@ def test_an_expired_issuer_is_named_as_expired(ec_pki, root):
         TrustStore([root]).verify(station, at=NOW, usage=Usage.PACKET_SIGNING, intermediates=[old_ca])
     with pytest.raises(UnknownSigner):  # no path at all: not an expiry
         TrustStore([root]).verify(station, at=NOW, usage=Usage.PACKET_SIGNING)
+    stranger_key = ec.generate_private_key(ec.SECP256R1())
+    stranger = _station((old_ca, old_key), not_before=NOW - timedelta(days=35), days=400)
+    unrelated = issue_certificate(_name("Unrelated CA"), stranger_key.public_key(), root, root_key, ca=True,
+                                  usages=frozenset({"key_cert_sign", "crl_sign"}),
+                                  not_before=NOW - timedelta(days=40), days=30)
+    with pytest.raises(UnknownSigner):  # an expired CA that did not issue it is not its expiry
+        TrustStore([root]).verify(stranger, at=NOW, usage=Usage.PACKET_SIGNING, intermediates=[unrelated])

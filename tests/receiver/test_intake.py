@@ -59,7 +59,44 @@ def test_accept_then_duplicate_gets_the_same_receipt(intake, pki, zipped):
     receipt = verify_receipt(first.receipt, TrustStore([load_certificate(pki.receipt_certificate)]),
                              packet_id=packet_id, sealed_sha256=hashlib.sha256(sealed).hexdigest())
     assert receipt.station_id == "NA-HUNGDUNG-01"
+    assert receipt.receiver == intake.name and receipt.received_at.microsecond == 0
     assert intake.store.count() == 1 and intake.store.path_of(packet_id).read_bytes() == sealed
+    assert intake.store.get(packet_id).via == "upload"
+
+
+def test_a_stored_packet_is_answered_from_the_store_without_opening_it_again(intake, pki, zipped):
+    """A station retrying after its certificate was revoked still gets the receipt of what was stored."""
+    packet_id, content = zipped
+    sealed = _seal(pki, content)
+    first = intake.accept(packet_id, sealed)
+
+    def revoked() -> TrustStore:
+        raise AssertionError("a stored packet is not checked again")
+
+    intake.station_trust = revoked
+    assert intake.accept(packet_id, sealed).receipt == first.receipt
+
+
+def test_the_configured_signing_time_policy_is_applied(intake, pki, zipped):
+    from crypto.errors import BadSigningTime
+    from crypto.signed_data import SigningTimePolicy
+
+    packet_id, content = zipped
+    ahead = seal(content, pki.station_signer(), load_certificate(pki.registry_certificate),
+                 signing_time=datetime.now(UTC) + timedelta(minutes=2))
+    intake.timing = SigningTimePolicy(clock_skew=timedelta(seconds=30))
+    with pytest.raises(BadSigningTime):
+        intake.accept(packet_id, ahead)  # within the default 5 minutes, beyond this receiver's 30 s
+
+
+def test_a_packet_larger_than_the_limit_is_refused_before_it_is_read(intake):
+    from crypto.errors import MalformedPacket
+    from receiver.intake import MAX_PACKET_BYTES
+
+    with pytest.raises(MalformedPacket, match="more than a packet may hold"):
+        intake.accept(str(uuid.uuid4()), bytes(MAX_PACKET_BYTES + 1))
+    with pytest.raises(MalformedPacket, match="CMS"):
+        intake.accept(str(uuid.uuid4()), bytes(MAX_PACKET_BYTES))
 
 
 def test_same_id_other_bytes_is_a_conflict(intake, pki, zipped):

@@ -47,11 +47,15 @@ def test_valid_receipt_acknowledges(tmp_path, pki):
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen["request"] = request
-        return httpx.Response(201, content=_receipt(pki, request.url.path.split("/")[-1]))
+        seen["response"] = httpx.Response(201, content=_receipt(pki, request.url.path.split("/")[-1]))
+        return seen["response"]
 
     outbox, packet_id, uploader = _uploader(tmp_path, pki, handler)
-    assert uploader.upload_due()[Outcome.ACKNOWLEDGED] == 1
+    second = str(uuid.uuid4())
+    outbox.add(second, SEALED)
+    assert uploader.upload_due()[Outcome.ACKNOWLEDGED] == 2
     assert outbox.get(packet_id).state is PacketState.ACKNOWLEDGED
+    assert outbox.receipt(second) == seen["response"].content  # the receipt itself is kept
     request = seen["request"]
     assert request.method == "PUT" and request.content == SEALED
     assert request.headers["content-type"].startswith("application/pkcs7-mime")
@@ -97,7 +101,19 @@ def test_transient_failures_back_off(tmp_path, pki, failure):
     assert uploader.upload_due()[Outcome.RETRY] == 1
     row = outbox.get(packet_id)
     assert row.state is PacketState.SEALED and row.attempts == 1 and row.next_attempt_at > before
+    assert row.last_error.startswith("HTTP 503: maintenance" if failure == "503" else "network: ")
     assert outbox.next_due() is None  # not due again before its back-off
+
+
+def test_the_first_retry_comes_within_two_base_delays(tmp_path, pki):
+    """A first failure waits up to 2 x 2 s (jittered, at least 1 s): the delay of attempt one, not zero or two."""
+    outbox, first, uploader = _uploader(tmp_path, pki, lambda _request: httpx.Response(503))
+    for _ in range(29):
+        outbox.add(str(uuid.uuid4()), SEALED)
+    before = datetime.now(UTC)
+    assert uploader.upload_due()[Outcome.RETRY] == 30
+    delays = [(row.next_attempt_at - before).total_seconds() for row in outbox.list()]
+    assert min(delays) >= 0.9 and 2.5 < max(delays) <= 4.5
 
 
 def test_backoff_grows_with_jitter_and_is_capped(tmp_path, pki):
@@ -105,7 +121,9 @@ def test_backoff_grows_with_jitter_and_is_capped(tmp_path, pki):
     uploader.max_backoff_s = 900
     early = [uploader.backoff(1) for _ in range(200)]
     late = [uploader.backoff(40) for _ in range(200)]
-    assert max(early) <= 4 and min(early) >= 1
+    assert max(early) <= 4 and min(early) >= 1 and any(delay < 2 for delay in early)
+    uploader.max_backoff_s = 10**6
+    assert max(uploader.backoff(10) for _ in range(200)) > 1000  # 2 s x 2^10, exponential
     assert max(late) <= 900 and len({round(x) for x in late}) > 50  # jittered, not in lock-step
 
 
@@ -159,10 +177,15 @@ def test_the_thread_retries_when_the_back_off_is_over_and_survives_a_failing_cyc
     assert failures == ["disk"]
 
 
-def test_a_refusal_without_a_json_body_keeps_its_status(tmp_path, pki):
-    outbox, packet_id, uploader = _uploader(tmp_path, pki, lambda _request: httpx.Response(413, text="too big"))
+@pytest.mark.parametrize(("answer", "kept"), [
+    (httpx.Response(413, text="too big"), "http-413: too big"),
+    (httpx.Response(422, json={"detail": "no code"}), "http-422: no code"),
+    (httpx.Response(422, json={"error": "malformed"}), "malformed: "),
+])
+def test_a_refusal_keeps_what_the_receiver_said(tmp_path, pki, answer, kept):
+    outbox, packet_id, uploader = _uploader(tmp_path, pki, lambda _request: answer)
     assert uploader.upload_due()[Outcome.REFUSED] == 1
-    assert outbox.get(packet_id).last_error == "http-413: too big"
+    assert outbox.get(packet_id).last_error == kept
 
 
 def test_the_client_talks_to_the_receiver_with_bounded_waits():
