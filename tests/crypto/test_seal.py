@@ -268,3 +268,33 @@ def test_user_keying_material_from_another_sender_enters_the_kdf(ec_pki, helpers
     assert envelope.open_envelope(info.dump(force=True), recipient).content == CONTENT
     with pytest.raises(TamperedPacket, match="unwrap"):  # the same key wrapped under a KEK made with ukm
         envelope.open_envelope(without_ukm, recipient)
+
+
+def test_authenticated_attributes_are_the_gcm_additional_data(ec_pki, helpers, monkeypatch):
+    """RFC 5083 §2.1: authAttrs, DER-encoded as a SET OF, are GCM's additional authenticated data;
+    changing one is tampering.  Made by hand (neither we nor openssl write them) with a known CEK."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from crypto import envelope
+
+    cek = bytes(range(32))
+    monkeypatch.setattr(envelope.AESGCM, "generate_key", staticmethod(lambda bit_length: cek))
+    info = cms.ContentInfo.load(bytes(envelope.envelope(CONTENT, helpers.registry(ec_pki), content_type="data")))
+    aed = info["content"]
+    nonce = envelope.GcmParameters.load(
+        aed["auth_encrypted_content_info"]["content_encryption_algorithm"]["parameters"].dump())["aes_nonce"].native
+
+    def with_attributes(signed_value: bytes, mac_value: bytes | None = None) -> bytes:
+        attributes = cms.CMSAttributes([cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+                                        cms.CMSAttribute({"type": "message_digest", "values": [signed_value]})])
+        sealed = AESGCM(cek).encrypt(nonce, CONTENT, b"\x31" + attributes.dump()[1:])
+        aed["auth_attrs"] = attributes
+        aed["auth_encrypted_content_info"]["encrypted_content"] = sealed[:-16]
+        aed["mac"] = mac_value or sealed[-16:]
+        return info.dump(force=True)
+
+    recipient = helpers.recipient(ec_pki)
+    assert envelope.open_envelope(with_attributes(b"attribute"), recipient).content == CONTENT
+    genuine_mac = cms.ContentInfo.load(with_attributes(b"attribute"))["content"]["mac"].native
+    with pytest.raises(TamperedPacket, match="AES-GCM"):  # another attribute value under the first one's tag
+        envelope.open_envelope(with_attributes(b"attributf", genuine_mac), recipient)
