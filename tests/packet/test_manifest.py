@@ -28,6 +28,12 @@ def test_a_built_packet_reads_back_whole(built):
     assert listed["face/token.jpg"]["sha256"] == hashlib.sha256(record.face.token_jpeg).hexdigest()
 
 
+def test_a_file_larger_than_one_read_is_checked_whole(synthetic):
+    """Files are hashed 1 MiB at a time: a 3 MB one is read in pieces and still matches its manifest entry."""
+    record = synthetic.record(fingers=0, cheap=True, padding=3_000_000)
+    assert read_packet(build_packet(record)).packet_id == str(record.packet_id)
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda m: m.update(schema_version=2), "schema version 2 is not supported"),
     (lambda m: m.update(format="other"), "format"),

@@ -133,6 +133,16 @@ def test_content_digest_is_read_as_rfc_9530_says():
     spoiled = SHA256_OF_X[:10] + "!" + SHA256_OF_X[10:]  # base64 with a character that is not base64
     for header in (f"sha-256={SHA256_OF_X}", f"sha-256=:{SHA256_OF_X}", f"sha-256={SHA256_OF_X}:", "sha-256=:",
                    f"=:{SHA256_OF_X}:", f"sha-256:{SHA256_OF_X}", f"sha-256=:{spoiled}:",
-                   f"sha-256=:{base64.b64encode(bytes(20)).decode()}:"):
+                   f"sha-256=:{base64.b64encode(bytes(20)).decode()}:", f"sha-256=:{SHA256_OF_X}Q",
+                   f"sha-256=Q{SHA256_OF_X}:"):
         with pytest.raises(ValueError):
             content_digests(header)
+
+
+def test_a_restarted_receiver_opens_the_same_store_and_one_upload_at_a_time_is_a_limit(pki, synthetic, tmp_path):
+    intake = build_intake(synthetic.receiver_settings(pki, tmp_path / "rx"))
+    create_app(intake)
+    app = create_app(intake, uploads_per_client=1)  # the second start finds incoming/ there
+    for _ in range(2):  # one after the other: each is the only one in progress
+        packet_id, sealed = _sealed(pki, synthetic)
+        assert _call(app, "PUT", f"/v1/packets/{packet_id}", [SEALED_TYPE], [sealed])[0] == 201

@@ -192,3 +192,8 @@ def test_the_client_talks_to_the_receiver_with_bounded_waits():
     client = make_client("https://receiver.example:8443", ssl.create_default_context(), timeout_s=45)
     assert str(client.base_url) == "https://receiver.example:8443"
     assert client.timeout.read == 45 and client.timeout.connect == 10
+
+
+def test_an_uploader_never_started_stops(tmp_path, pki):
+    _, _, uploader = _uploader(tmp_path, pki, lambda _request: httpx.Response(503))
+    uploader.stop()  # the kiosk stops its services whatever got started
