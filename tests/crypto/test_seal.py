@@ -298,3 +298,25 @@ def test_authenticated_attributes_are_the_gcm_additional_data(ec_pki, helpers, m
     genuine_mac = cms.ContentInfo.load(with_attributes(b"attribute"))["content"]["mac"].native
     with pytest.raises(TamperedPacket, match="AES-GCM"):  # another attribute value under the first one's tag
         envelope.open_envelope(with_attributes(b"attributf", genuine_mac), recipient)
+
+
+@pytest.mark.parametrize(("tag_bytes", "declared", "opens"), [
+    (12, 12, True), (13, 13, True), (16, 16, True),  # RFC 5084 §3.2: 12 to 16 octets, as declared
+    (16, 12, False), (12, 16, False), (11, 11, False), (17, 17, False),
+])
+def test_a_gcm_tag_is_as_long_as_declared_and_12_to_16_octets(ec_pki, helpers, tag_bytes, declared, opens):
+    """A shorter tag is the full tag's leading octets (NIST SP 800-38D §5.2.1.2); no one we know writes one."""
+    from crypto import envelope
+
+    info = cms.ContentInfo.load(bytes(envelope.envelope(CONTENT, helpers.registry(ec_pki), content_type="data")))
+    aed = info["content"]
+    algorithm = aed["auth_encrypted_content_info"]["content_encryption_algorithm"]
+    nonce = envelope.GcmParameters.load(algorithm["parameters"].dump())["aes_nonce"].native
+    algorithm["parameters"] = envelope.GcmParameters({"aes_nonce": nonce, "aes_icvlen": declared})
+    aed["mac"] = (aed["mac"].native + b"\x00")[:tag_bytes]
+    data, recipient = info.dump(force=True), helpers.recipient(ec_pki)
+    if opens:
+        assert envelope.open_envelope(data, recipient).content == CONTENT
+    else:
+        with pytest.raises(MalformedPacket, match="GCM tag"):
+            envelope.open_envelope(data, recipient)
