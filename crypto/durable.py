@@ -12,15 +12,16 @@ file does not ensure that the entry in the directory containing the file has als
 
 from __future__ import annotations
 
-import mmap
 import os
 import tempfile
 from pathlib import Path
 
+from crypto.der import Buffer
+
 TEMP_MARK = ".tmp-"
 
 
-def write_atomically(path: Path, data: bytes | bytearray | memoryview | mmap.mmap) -> None:
+def write_atomically(path: Path, data: Buffer) -> None:
     """Write ``data`` to ``path`` so that readers and crash recovery only ever see all of it or nothing."""
     # mkstemp: a name no other writer (thread or process) uses, created with mode 0600 - key files are
     # never readable by another user, not even for a moment.

@@ -270,7 +270,7 @@ def _unwrap_agreed(kari: cms.KeyAgreeRecipientInfo, wrapped: bytes, recipient: R
         raise MalformedPacket("the originator must be an ephemeral public key (RFC 5753 §3.1.1)")
     point = originator.chosen["public_key"].contents[1:]  # a BIT STRING's octets after its unused-bits count
     try:
-        ephemeral = ec.EllipticCurvePublicKey.from_encoded_point(recipient.key.curve, bytes(point))
+        ephemeral = ec.EllipticCurvePublicKey.from_encoded_point(recipient.key.curve, point)
     except ValueError:
         raise TamperedPacket("the originator's public key is not a point of the registry's curve") from None
     ukm = kari["ukm"].native if kari["ukm"] else None

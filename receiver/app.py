@@ -24,7 +24,6 @@ import mmap
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import BinaryIO
 
 from cryptography import x509
@@ -163,7 +162,10 @@ class PacketApi:
         if size > MAX_PACKET_BYTES:
             return _refusal(413, "too-large", f"a packet may hold at most {MAX_PACKET_BYTES} bytes")
         async with self.budget.hold(size):
-            with _spooled(self.spool) as body:
+            # The body's own file on the store's disk (never /tmp, often memory): a body costs the receiver
+            # a buffer, not its size.  It has no name, so nothing is left after a crash; it holds what the
+            # station sealed, and the decrypted content is never written anywhere.
+            with tempfile.TemporaryFile(dir=self.spool) as body:
                 refusal = await _receive(request, body, expected, self.idle_timeout_s)
                 if refusal is not None:
                     return refusal
@@ -219,15 +221,6 @@ async def _receive(request: Request, body: BinaryIO, expected: dict[str, bytes],
             return _refusal(400, "content-digest-mismatch",
                             f"the body's {name} differs from its Content-Digest: changed on the way")
     return None
-
-
-@contextlib.contextmanager
-def _spooled(folder: Path) -> Iterator[BinaryIO]:
-    """A file for one request body, on the store's disk (never /tmp, often memory): a body costs
-    the receiver a buffer, not its size.  The file has no name, so nothing is left after a crash.
-    It holds what the station sealed; the decrypted content is never written anywhere."""
-    with tempfile.TemporaryFile(dir=folder) as file:
-        yield file
 
 
 @contextlib.contextmanager
