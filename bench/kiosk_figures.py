@@ -10,10 +10,11 @@
    TenPrintPolicy's order, review, consent with the officer PIN, receipt), total and without the
    simulated citizen's time (rendering each finger impression) and the countdown before the photo;
 5. resident memory after that enrolment, on the receipt screen, with every device open again: what
-   an enrolment leaves behind (every screen built, every module of the path imported, the packet
-   sealed and uploaded; the face models and the captured data already released, as the kiosk does
-   once the record is sealed), with the share of the simulators (the citizen's rendered fingers,
-   the camera's photograph), which share the station's process.
+   an enrolment leaves behind (every module of the path imported, the packet sealed and uploaded;
+   the face models, the captured data and every screen of the enrolment but the receipt already
+   released, as the kiosk does once the record is sealed), with the share of the simulators (the
+   citizen's rendered fingers, the camera's photograph), which share the station's process; and
+   the peak of the whole run (VmHWM), reached mid-enrolment.
 
 The registry's receiver runs as a process of its own (``enrol receiver serve``), as the registry
 is another machine; its memory is not the station's.  Under Xvfb the OpenGL is Mesa's software
@@ -159,6 +160,7 @@ def child(smoke: bool = False) -> int:
         print(f"face screen: {(face.frames_shown - shown) / seconds:.1f} preview frames shown/s while "
               f"{(analyses[0] - analysed) / seconds:.1f} analyses/s (1280x720 MJPEG, 30 fps source)")
         face._show_progress = session_progress
+        del face, counting, session_progress  # the screen is dropped at the wipe: hold nothing of it here
         app.countdown_s = 1.0
         app.finish()
         drive.pump(0.3)
@@ -173,6 +175,7 @@ def child(smoke: bool = False) -> int:
                 drive.tap(field)
             for digit in text:
                 drive.key(pad, digit)
+        del pad  # the identify screen is dropped once the record is sealed: hold nothing of it here
         drive.tap("read")
         drive.until(lambda: app.root.current == "personal_data", 30)
         drive.tap("confirm")
@@ -202,6 +205,8 @@ def child(smoke: bool = False) -> int:
               f"{resident:.0f} MiB, of which the simulators' {rendered + camera:.0f} MiB (the citizen's rendered "
               f"fingers {rendered:.0f}, the camera's photograph {camera:.0f}): the station's own "
               f"{resident - rendered - camera:.0f} MiB")
+        print(f"peak resident memory of the whole run (VmHWM: mid-enrolment, the photo step's models and every "
+              f"enrolment screen built): {status_mib('VmHWM'):.0f} MiB")
         app.stop()
         services.close()
     return 0
@@ -342,8 +347,13 @@ def rss_with_devices_open(services: object, devices: object, drive: Drive) -> fl
 
 
 def rss_mib() -> float:
+    return status_mib("VmRSS")
+
+
+def status_mib(field: str) -> float:
+    """A memory figure of /proc/self/status (VmRSS, VmHWM), in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 

@@ -46,7 +46,8 @@ class DeviceConfig:
 
 @dataclass(frozen=True)
 class KeysConfig:
-    """``[keys]``: the station's signing key and the certificates it trusts.  All empty = development PKI.
+    """``[keys]``: the station's signing key and the certificates it trusts.  All empty: the development
+    PKI on the simulated station; refused on a real one (``station.identity.load_identity``).
 
     The key is either a file (encrypted PKCS#8; passphrase from ``passphrase_file`` or the systemd
     credential ``passphrase_credential``, never from this file) or a PKCS#11 token
@@ -228,15 +229,16 @@ def parse_config(document: dict[str, Any], *, source: Path | None = None) -> Sta
         if not isinstance(section, dict) or not isinstance(section.get("model"), str):
             raise ConfigError(f"{where}: [devices.{kind_name}] needs a model = \"...\" line")
         settings = {key: value for key, value in section.items() if key not in {"model", "required"}}
-        devices[kind] = DeviceConfig(kind, section["model"], bool(section.get("required", True)), settings)
+        required = _boolean(section, "required", True, f"{where} [devices.{kind_name}]")
+        devices[kind] = DeviceConfig(kind, section["model"], required, settings)
 
     return StationConfig(
         station_id=station_id,
-        simulated=bool(station.get("simulated", False)),
+        simulated=_boolean(station, "simulated", False, f"{where} [station]"),
         data_dir=data_dir,
         log_dir=Path(paths.get("log_dir", data_dir / "logs")).expanduser(),
         log_level=log_level,
-        log_traffic=bool(logging_.get("traffic", True)),
+        log_traffic=_boolean(logging_, "traffic", True, f"{where} [logging]"),
         devices=devices,
         source=source,
         keys=_section(KeysConfig, _table(document, "keys", where), f"{where} [keys]"),
@@ -340,6 +342,16 @@ def _section(kind: type, table: dict[str, Any], where: str) -> Any:
                 raise ConfigError(f"{where}: {key} must be a string")
             values[key] = value
     return kind(**values)
+
+
+def _boolean(table: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    """A TOML boolean (``true`` / ``false``), nothing else: ``simulated = "false"`` is a string,
+    and read with ``bool()`` it made a production station simulated (development PINs, a local
+    receiver); ``required = "no"`` made a device required."""
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {key} must be true or false (without quotes), not {value!r}")
+    return value
 
 
 def _table(document: dict[str, Any], key: str, where: str) -> dict[str, Any]:

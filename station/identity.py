@@ -60,8 +60,20 @@ def dev_pki(config: StationConfig) -> DevPki:
 
 
 def load_identity(config: StationConfig) -> StationIdentity:
-    """The station's identity from its configuration; the development PKI when ``[keys]`` is empty."""
+    """The station's identity from its configuration; the development PKI when ``[keys]`` is empty
+    on the simulated station.
+
+    A real station (``simulated = false``) with an empty ``[keys]`` is refused: a development PKI
+    made on its own disk would put the registry's unencrypted decryption key beside the packets it
+    is meant to protect, and every packet would be sealed for a registry that does not exist.
+    """
     keys = config.keys
+    if not keys.configured and not config.simulated:
+        raise KeyStoreError(
+            "[keys] is empty, and this is a real station (simulated = false): set [keys] key_file (or "
+            "pkcs11_module), certificate, registry_certificate, receipt_certificate and tls_ca to the files "
+            "the province issued (docs/station.example.toml; `enrol keys install`). Only the simulated "
+            "station (simulated = true, or --sim) makes a development PKI.")
     if not keys.configured:
         pki = dev_pki(config)
         return StationIdentity(

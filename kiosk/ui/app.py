@@ -11,6 +11,12 @@
   "sorry" screen shown, the count on the officer's screen raised; the process lives on.
 * The language and the high-contrast option are app properties that every ``.kv`` rule reads, so
   switching them redraws every screen at once.
+* A screen is built the first time it is shown (:class:`Screens`), and dropped once it has been
+  cleared (a wipe, the sealed record) or, for the officer's and the technician's, when left
+  (:data:`DROPPED_WHEN_LEFT`).  Each citizen's enrolment is drawn on screens built for it (nothing of
+  the last citizen's can linger in a widget), the first screen appears sooner, and between citizens
+  the station holds only the welcome screen: ~80 MiB of widgets and their textures less
+  (bench/kiosk_figures.py), for ~50-150 ms of building when each screen first appears.
 
 Call :func:`kiosk.ui.boot.prepare` before importing this module (Kivy's window settings).
 """
@@ -31,12 +37,12 @@ from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
-from kivy.uix.screenmanager import NoTransition, ScreenManager
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager, ScreenManagerException
 
 from drivers.errors import Cancelled, DeviceError, ExplainedError
 from kiosk import i18n
 from kiosk.session import EnrolmentSession, Inactivity, SessionPolicy, Step
-from kiosk.ui.boot import give_back_free_memory
+from kiosk.ui.boot import give_back_garbage
 from kiosk.ui.jobs import Jobs
 from station.services import StationServices
 
@@ -73,6 +79,12 @@ SCREENS: dict[str, tuple[str, str]] = {
     "officer": ("kiosk.ui.officer", "OfficerScreen"),
     "sorry": ("kiosk.ui.sorry", "SorryScreen"),
 }
+BUILT_AT_START = ("welcome", "sorry")
+"""The first screen, and the one that contains a fault (containment must not depend on building a
+screen): built at the start and never dropped."""
+DROPPED_WHEN_LEFT = ("officer", "technician")
+"""Screens seldom shown (a few times a shift) and holding many widgets (every label's text is a
+texture, in the process's own memory under software OpenGL): built when shown, dropped when left."""
 SIDE_SCREENS = ("officer", "technician", "sorry")
 """Screens outside the enrolment (the session is on its welcome step): they return to the welcome
 screen after the inactivity time too."""
@@ -92,6 +104,64 @@ HIGH_CONTRAST = {"bg": (0, 0, 0, 1), "panel": (0, 0, 0, 1), "fg": (1, 1, 1, 1), 
                  "accent": (1, 1, 0, 1), "button": (1, 1, 0, 1), "button_text": (0, 0, 0, 1),
                  "quiet": (0.25, 0.25, 0.25, 1), "ok": (0.3, 1, 0.3, 1), "warn": (1, 0.75, 0, 1),
                  "bad": (1, 0.35, 0.35, 1)}
+
+
+class Screens(ScreenManager):
+    """The kiosk's screen manager: a screen of :data:`SCREENS` is built (its ``.kv`` rules loaded, its
+    class imported) the first time it is shown or asked for, and can be dropped again."""
+
+    def get_screen(self, name: str) -> Screen:
+        if not self.has_screen(name):
+            self.add_widget(build_screen(name))
+        return super().get_screen(name)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._drop_when_left: Screen | None = None
+
+    def drop(self, screen: Screen) -> None:
+        """Remove ``screen``; the next :meth:`get_screen` of its name builds it anew.  The screen shown
+        is removed when the next one is shown (:meth:`left`)."""
+        if screen is self.current_screen:
+            self._drop_when_left = screen
+        else:
+            self._remove(screen)
+
+    def left(self, screen: Screen) -> bool:
+        """``screen`` is no longer shown: drop it if it is to go; True when it went."""
+        if screen is self._drop_when_left or screen.name in DROPPED_WHEN_LEFT:
+            self._drop_when_left = None
+            self._remove(screen)
+            return True
+        return False
+
+    def _remove(self, screen: Screen) -> None:
+        """Remove ``screen`` so that it is garbage: besides the manager, Kivy keeps two references to
+        it.  The ``.kv`` rules' bindings (``Builder``'s handlers, by widget) hold what their
+        expressions name, the screen's ``ids`` among them, until unbound; and the transition keeps
+        the last screen it hid."""
+        self.remove_widget(screen)
+        for widget in screen.walk(restrict=True):
+            Builder.unbind_widget(widget.uid)
+        if self.transition.screen_out is screen:  # no None allowed: the one shown, which it holds anyway
+            self.transition.screen_out = self.current_screen
+
+
+def load_rules(name: str) -> None:
+    """Load ``kiosk/ui/<name>.kv`` once per process (a second load would apply every rule twice)."""
+    rules = str(HERE / f"{name}.kv")
+    if rules not in Builder.files:
+        Builder.load_file(rules)
+
+
+def build_screen(name: str) -> Screen:
+    try:
+        module_name, class_name = SCREENS[name]
+    except KeyError:
+        raise ScreenManagerException(f"no screen named {name!r}") from None
+    load_rules(name)
+    screen_class = getattr(importlib.import_module(module_name), class_name)
+    return screen_class(name=name)
 
 
 class KioskApp(App):
@@ -147,12 +217,10 @@ class KioskApp(App):
         # The language first: the rules translate as the screens are built and re-translate only when
         # ``lang`` changes, so screens built in another catalogue than ``lang`` names would stay so.
         self.set_language(self._initial_language)
-        Builder.load_file(str(HERE / "widgets.kv"))
-        manager = ScreenManager(transition=NoTransition())
-        for name, (module_name, class_name) in SCREENS.items():
-            Builder.load_file(str(HERE / f"{name}.kv"))
-            screen_class = getattr(importlib.import_module(module_name), class_name)
-            manager.add_widget(screen_class(name=name))
+        load_rules("widgets")
+        manager = Screens(transition=NoTransition())
+        for name in BUILT_AT_START:
+            manager.get_screen(name)
         self.set_high_contrast(self._initial_contrast)
         Window.bind(on_touch_down=self._any_touch, on_touch_move=self._swallowed_move, on_touch_up=self._swallowed_up,
                     on_key_down=self._any_key, children=lambda *_args: self.settle())
@@ -209,10 +277,19 @@ class KioskApp(App):
         self.step = int(self.session.step) if name in STEP_SCREENS.values() else -1
         if self.root.current != name:
             self.settle()
-            self.root.current = name
+            left = self.root.current_screen
+            self.root.current = name  # the screens' on_pre_enter / on_pre_leave
+            if left is None:  # the first screen: Kivy shows it at once, with its on_enter
+                return
             # Without an animation there is nothing to wait for: finish the switch in this frame, so
-            # that the new screen takes touches at once (a pending switch leaves both screens half-active).
+            # that the new screen takes touches at once (a pending switch leaves both screens
+            # half-active).  Stopped, Kivy's transition does not send on_enter / on_leave (only an
+            # animation that runs to its end does), and the screens rely on them: sent here.
             self.root.transition.stop()
+            self.root.current_screen.dispatch("on_enter")
+            left.dispatch("on_leave")
+            if self.root.left(left):
+                Clock.schedule_once(lambda _dt: give_back_garbage(), 0)  # after the new screen's first frame
 
     def show_step(self) -> None:
         """Show the screen of the session's current step."""
@@ -343,13 +420,16 @@ class KioskApp(App):
         self.go("welcome")
 
     def clear_screens(self, *, keep: str = "") -> None:
-        """Clear every screen but ``keep`` of what it showed, and give the memory back: after a wipe,
-        and once the record is sealed (only the receipt is still needed then)."""
-        for screen in self.root.screens:
+        """Clear every screen but ``keep`` of what it showed and drop it (but those
+        :data:`BUILT_AT_START`), and give the memory back: after a wipe, and once the record is
+        sealed (only the receipt is still needed then)."""
+        for screen in list(self.root.screens):
             if screen.name == keep:
                 continue
             try:
-                screen.clear()
+                screen.clear()  # first: a screen may hold devices or models, which its clear releases
             except Exception:  # one broken screen must not keep the others showing the citizen
                 log.exception("clearing the %s screen failed", screen.name)
-        give_back_free_memory()  # the old session's images and record are garbage now
+            if screen.name not in BUILT_AT_START:
+                self.root.drop(screen)
+        give_back_garbage()  # the old session's images, record and screens are garbage now

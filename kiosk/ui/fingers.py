@@ -17,6 +17,7 @@ job running, from the session (all done, the officer must decide).  The feedback
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -65,24 +66,29 @@ class FingersScreen(KioskScreen):
         """On the capture thread: the cancel event of the job running there (see :meth:`_event`)."""
         self._feedback: Message = NOTHING
         self._impression = 0
-        self.app.session.finger_listeners.append(self._event)
 
     # -- entering and leaving -----------------------------------------------------------------
 
     def on_pre_enter(self, *_args: Any) -> None:
         self.app.bind(lang=self._translate)
+        self.app.session.finger_listeners.append(self._event)  # while shown: the session outlives the screen
         self.ids.hands.selected = 0
         self.refresh()
         self._run()
 
     def on_leave(self, *_args: Any) -> None:
-        self.app.unbind(lang=self._translate)
+        self._unbind()
         self._stop()
+
+    def _unbind(self) -> None:
+        self.app.unbind(lang=self._translate)
+        with contextlib.suppress(ValueError):  # not shown since it was last left
+            self.app.session.finger_listeners.remove(self._event)
 
     def clear(self) -> None:
         # Unbound first: the wipe resets the language before it leaves this screen, and nothing may
         # be drawn here again from what is being cleared.
-        self.app.unbind(lang=self._translate)
+        self._unbind()
         self._stop()
         self._job = None  # its end is never delivered: the wipe dropped the old session's results
         self.current = 0

@@ -48,7 +48,8 @@ class TechnicianScreen(KioskScreen):
 
     def run_self_tests(self) -> None:
         self.ids.devices.text = _("Testing the devices...")
-        self.app.jobs.start("diagnose", lambda _cancel: self.app.services.diagnose(), self._diagnosed,
+        services = self.app.services  # the work holds the services, not this screen (it may be dropped meanwhile)
+        self.app.jobs.start("diagnose", lambda _cancel: services.diagnose(), self._diagnosed,
                             self._job_failed)
 
     def _diagnosed(self, reports: list[DeviceReport]) -> None:

@@ -175,10 +175,10 @@ def receiver_settings(pki: object, data_dir: Path, port: int | None = None) -> o
 
 
 def station_config(data_dir: Path, receiver_url: str, **outbox: object) -> object:
-    """A station configuration that uses the development PKI under ``data_dir``."""
+    """A simulated station configuration (the development PKI under ``data_dir``)."""
     from station.config import parse_config
 
-    return parse_config({"station": {"id": "NA-HUNGDUNG-01"}, "paths": {"data_dir": str(data_dir)},
+    return parse_config({"station": {"id": "NA-HUNGDUNG-01", "simulated": True}, "paths": {"data_dir": str(data_dir)},
                          "outbox": {"receiver_url": receiver_url, **outbox}})
 
 

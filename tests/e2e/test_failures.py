@@ -31,7 +31,7 @@ def station(tmp_path, synthetic):
     pki = load_dev_pki(data / "dev-pki", StationSubject("NA-HUNGDUNG-01", "00", "000"))
     receiver = synthetic.RunningReceiver(synthetic.receiver_settings(pki, tmp_path / "receiver")).start()
     config_file = tmp_path / "station.toml"
-    config_file.write_text(f'[station]\nid = "NA-HUNGDUNG-01"\n[paths]\ndata_dir = "{data}"\n'
+    config_file.write_text(f'[station]\nid = "NA-HUNGDUNG-01"\nsimulated = true\n[paths]\ndata_dir = "{data}"\n'
                            f'[outbox]\nreceiver_url = "{receiver.url}"\n')
     yield data, receiver, config_file
     receiver.stop()

@@ -45,6 +45,12 @@ def test_environment_variable_is_used(monkeypatch, tmp_path):
         ({"station": {"id": "A"}, "devices": {"fingerprint": {"port": "/dev/x"}}}, "needs a model"),
         ({"station": {"id": "A"}, "logging": {"level": "LOUD"}}, "level must be"),
         ({"station": {"id": "A"}, "paths": "nowhere"}, "[paths] must be a table"),
+        # strings are not booleans: bool("false") is True, and made a production station simulated
+        ({"station": {"id": "A", "simulated": "false"}}, "[station]: simulated must be true or false"),
+        ({"station": {"id": "A", "simulated": 0}}, "simulated must be true or false"),
+        ({"station": {"id": "A"}, "logging": {"traffic": "no"}}, "[logging]: traffic must be true or false"),
+        ({"station": {"id": "A"}, "devices": {"fingerprint": {"model": "r30x", "required": "no"}}},
+         "[devices.fingerprint]: required must be true or false"),
     ],
 )
 def test_mistakes_are_named(document, message):

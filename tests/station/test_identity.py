@@ -63,3 +63,14 @@ def test_transport_key_without_its_certificate_is_refused(token_station):
     keys = replace(config.keys, tls_key_file=pki.station_key, passphrase_file=pki.station_passphrase)
     with pytest.raises(KeyStoreError, match="tls_certificate"):
         load_identity(replace(config, keys=keys))
+
+
+def test_a_real_station_without_keys_is_refused_not_given_a_development_pki(tmp_path):
+    """Only the simulated station makes a development PKI: on a real one it would write the registry's
+    unencrypted decryption key beside the packets sealed for it."""
+    real = replace(simulated_station(), simulated=False, data_dir=tmp_path)
+    with pytest.raises(KeyStoreError, match=r"\[keys\] is empty, and this is a real station") as refused:
+        load_identity(real)
+    assert "registry_certificate" in str(refused.value) and "simulated = true" in str(refused.value)
+    assert not any(tmp_path.iterdir()), "nothing may be written on the way"
+    assert load_identity(replace(real, simulated=True)).development  # the simulated station still gets one
