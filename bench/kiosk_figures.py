@@ -160,7 +160,7 @@ def child(smoke: bool = False) -> int:
         print(f"face screen: {(face.frames_shown - shown) / seconds:.1f} preview frames shown/s while "
               f"{(analyses[0] - analysed) / seconds:.1f} analyses/s (1280x720 MJPEG, 30 fps source)")
         face._show_progress = session_progress
-        del face, counting, session_progress  # the screen is dropped at the wipe: hold nothing of it here
+        face = counting = session_progress = None  # the screen is dropped at the wipe: hold nothing of it here
         app.countdown_s = 1.0
         app.finish()
         drive.pump(0.3)

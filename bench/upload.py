@@ -62,7 +62,8 @@ def main() -> None:
         port = synthetic.free_port()
         config_file = Path(folder) / "station.toml"
         # The receiver has its own configuration (none here: the station's development PKI); only its port is set.
-        config_file.write_text(f'[station]\nid = "NA-HUNGDUNG-01"\nsimulated = true\n[paths]\ndata_dir = "{folder}/data"\n'
+        config_file.write_text(f'[station]\nid = "NA-HUNGDUNG-01"\nsimulated = true\n'
+                               f'[paths]\ndata_dir = "{folder}/data"\n'
                                f'[outbox]\nreceiver_url = "https://127.0.0.1:{port}"\n')
         config = load_config(config_file)
         identity = load_identity(config)

@@ -117,5 +117,6 @@ def _upload(args: argparse.Namespace, config: StationConfig) -> int:
         due = outbox.next_attempt_time()
         time.sleep(0.05 if due is None else max(0.05, min(5.0, (due - datetime.now(UTC)).total_seconds())))
     print(_("{ok} acknowledged, {retry} to retry, {refused} refused").format(
-        ok=totals[Outcome.ACKNOWLEDGED], retry=totals[Outcome.RETRY], refused=totals[Outcome.REFUSED]))
+        ok=totals[Outcome.ACKNOWLEDGED], retry=totals[Outcome.RETRY] + totals[Outcome.UNREACHABLE],
+        refused=totals[Outcome.REFUSED]))
     return EXIT_OK if not outbox.list(PacketState.REFUSED) else EXIT_DEVICE

@@ -6,14 +6,28 @@ Order of writes, so that a crash at any point loses nothing and duplicates nothi
 2. then its row is inserted (state ``sealed``).
 
 A crash between 1 and 2 leaves a file without a row: :meth:`Outbox.recover` (run at every start)
-adds the row.  A crash during an upload leaves the row ``uploading``: recovery makes it due again,
-and the receiver's ``PUT`` is idempotent, so the second upload gets the same receipt.  A packet
-becomes ``acknowledged`` only in the same transaction that stores its verified receipt.
+adds the row.  A packet becomes ``acknowledged`` only in the same transaction that stores its
+verified receipt.
 
-States: ``sealed`` → ``uploading`` → ``acknowledged`` → ``purged`` (file deleted after the retention
-period, row and receipt kept); ``refused`` when the receiver rejects the packet for good (its
-error code is kept; ``enrol outbox retry`` puts it back).  SQLite's WAL with ``synchronous=FULL``
-makes each committed transaction durable across power loss (sqlite.org/pragma.html#pragma_synchronous).
+States (:data:`TRANSITIONS` is the whole list of allowed moves; each move is one guarded ``UPDATE``
+whose ``WHERE`` names the expected state, so it is atomic across processes, and a packet in any
+other state raises :class:`WrongState` and changes nothing): ``sealed`` → ``uploading`` →
+``acknowledged`` → ``purged`` (file deleted after the retention period, row and receipt kept);
+``uploading`` → ``sealed`` again after a failed attempt; ``refused`` when the receiver rejects the
+packet for good (its error code is kept); ``quarantined`` when its file cannot be read (the error is
+kept, so one bad file does not block the queue).  ``enrol outbox retry`` puts refused and
+quarantined packets back.  A verified receipt acknowledges a packet in any not yet acknowledged
+state: it is the registry's proof that it stored these bytes (receipts also come back by USB stick).
+
+Exactly one uploader holds a packet: :meth:`Outbox.claim_next` takes the next due packet in one
+``BEGIN IMMEDIATE`` transaction and writes a lease (holder, expiry) on it, so the kiosk's uploader
+thread and an ``enrol outbox upload`` process never send the same packet together.  A holder that
+crashed leaves its packet ``uploading``; once the lease has expired the packet is claimable again,
+and the receiver's ``PUT`` is idempotent, so the second upload gets the same receipt.
+
+SQLite's WAL with ``synchronous=FULL`` makes each committed transaction durable across power loss
+(sqlite.org/pragma.html#pragma_synchronous).  The schema carries a version (``PRAGMA user_version``)
+and :data:`_MIGRATIONS` brings an older database up to date when it is opened.
 """
 
 from __future__ import annotations
@@ -25,7 +39,8 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +61,19 @@ class PacketState(enum.StrEnum):
     ACKNOWLEDGED = "acknowledged"
     REFUSED = "refused"
     PURGED = "purged"
+    QUARANTINED = "quarantined"
+
+
+TRANSITIONS: dict[PacketState, frozenset[PacketState]] = {
+    PacketState.SEALED: frozenset({PacketState.UPLOADING, PacketState.ACKNOWLEDGED}),
+    PacketState.UPLOADING: frozenset({PacketState.ACKNOWLEDGED, PacketState.REFUSED, PacketState.SEALED,
+                                      PacketState.QUARANTINED}),
+    PacketState.REFUSED: frozenset({PacketState.SEALED, PacketState.ACKNOWLEDGED}),
+    PacketState.QUARANTINED: frozenset({PacketState.SEALED, PacketState.ACKNOWLEDGED}),
+    PacketState.ACKNOWLEDGED: frozenset({PacketState.PURGED}),
+    PacketState.PURGED: frozenset(),
+}
+"""The allowed moves: source state → states it may go to.  Every state change of :class:`Outbox` is one of them."""
 
 
 class OutboxError(ExplainedError):
@@ -67,6 +95,16 @@ class DiskSpaceLow(OutboxError):
                        "directory's disk; acknowledged packets are purged after the retention period.")
 
 
+class WrongState(OutboxError):
+    """A packet is not in a state the wanted move starts from (or is held by another uploader): nothing changed."""
+
+    def __init__(self, packet_id: str, state: PacketState, wanted: str) -> None:
+        super().__init__(f"packet {packet_id} is {state}; cannot {wanted}")
+        self.packet_id = packet_id
+        self.state = state
+        self.wanted = wanted
+
+
 @dataclass(frozen=True)
 class PacketRow:
     packet_id: str
@@ -79,6 +117,8 @@ class PacketRow:
     last_error: str | None
     acknowledged_at: datetime | None
     exported_at: datetime | None
+    lease_holder: str | None
+    lease_until: datetime | None
 
 
 @dataclass(frozen=True)
@@ -91,22 +131,28 @@ class OutboxStatus:
     """packet id → last error, for packets not yet acknowledged."""
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS packets (
-    packet_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    sealed_at TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at TEXT NOT NULL,
-    last_error TEXT,
-    acknowledged_at TEXT,
-    receipt BLOB,
-    exported_at TEXT
-);
-CREATE INDEX IF NOT EXISTS packets_due ON packets (state, next_attempt_at);
-"""
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # version 1: the first schema (databases made before versioning have user_version 0 and this table)
+    ("""CREATE TABLE IF NOT EXISTS packets (
+        packet_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        sealed_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        acknowledged_at TEXT,
+        receipt BLOB,
+        exported_at TEXT
+    )""",
+     "CREATE INDEX IF NOT EXISTS packets_due ON packets (state, next_attempt_at)"),
+    # version 2: the uploader's lease, so that exactly one uploader holds a packet
+    ("ALTER TABLE packets ADD COLUMN lease_holder TEXT",
+     "ALTER TABLE packets ADD COLUMN lease_until TEXT"),
+)
+"""Schema version N is reached by running ``_MIGRATIONS[N - 1]``; append, never edit, a migration."""
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 def _free_bytes(directory: Path) -> int:
@@ -130,12 +176,38 @@ class Outbox:
                                    timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._migrate()
         self.recover()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _migrate(self) -> None:
+        """Bring the database to :data:`SCHEMA_VERSION`, each version in its own transaction, so that a
+        crash mid-way leaves a database at some whole version (two processes opening it together wait)."""
+        with self._lock:
+            while True:
+                with self._transaction():
+                    version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                    if version >= SCHEMA_VERSION:
+                        return
+                    for statement in _MIGRATIONS[version]:
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {version + 1}")
+                log.info("outbox database migrated to schema version %d", version + 1)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``: takes the database's write lock first, so that what is read
+        inside cannot change before it is written (other connections wait, up to the busy timeout)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     # -- taking packets -------------------------------------------------------------------
 
@@ -172,7 +244,10 @@ class Outbox:
         return self.path_of(packet_id).read_bytes()
 
     def recover(self) -> None:
-        """Make state and files agree after a crash (see the module docstring); idempotent."""
+        """Make state and files agree after a crash (see the module docstring); idempotent.
+
+        Packets left ``uploading`` are not touched: another process may hold them right now, and those
+        of a crashed holder become claimable when its lease expires."""
         with self._lock:
             for path in self.packets.iterdir():
                 if is_temporary(path):
@@ -189,47 +264,91 @@ class Outbox:
                         "VALUES (?, ?, ?, ?, ?, ?)",
                         (packet_id, PacketState.SEALED, len(data), hashlib.sha256(data).hexdigest(), now, now))
                     log.warning("recovered packet %s whose row was lost in a crash", packet_id)
-            self._db.execute("UPDATE packets SET state = ? WHERE state = ?",
-                             (PacketState.SEALED, PacketState.UPLOADING))
 
     # -- the uploader's side ---------------------------------------------------------------
 
-    def next_due(self, now: datetime | None = None) -> PacketRow | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM packets WHERE state IN (?, ?) AND next_attempt_at <= ? "
-                "ORDER BY next_attempt_at, sealed_at LIMIT 1",
-                (PacketState.SEALED, PacketState.UPLOADING, (now or _now()).isoformat())).fetchone()
-        return _to_row(row) if row else None
+    _DUE = ("(state = 'sealed' AND next_attempt_at <= :now) "
+            "OR (state = 'uploading' AND COALESCE(lease_until, '') <= :now)")
+    """Claimable: sealed and due, or held by a lease that has expired (a holder that crashed; a row left
+    ``uploading`` by a schema-1 station has no lease at all)."""
+
+    def claim_next(self, holder: str, lease_s: float, now: datetime | None = None) -> PacketRow | None:
+        """Take the next claimable packet for ``holder`` until ``now + lease_s`` (state ``uploading``,
+        one more attempt), or return None.  One ``BEGIN IMMEDIATE`` transaction: two uploaders, in
+        threads or processes, never get the same packet while its lease lasts."""
+        now = now or _now()
+        with self._lock, self._transaction():
+            row = self._db.execute(f"SELECT packet_id FROM packets WHERE {self._DUE} "
+                                   "ORDER BY next_attempt_at, sealed_at LIMIT 1", {"now": now.isoformat()}).fetchone()
+            if row is None:
+                return None
+            self._db.execute(
+                "UPDATE packets SET state = ?, attempts = attempts + 1, lease_holder = ?, lease_until = ? "
+                "WHERE packet_id = ?",
+                (PacketState.UPLOADING, holder, (now + timedelta(seconds=lease_s)).isoformat(), row[0]))
+        return self.get(row[0])
 
     def next_attempt_time(self) -> datetime | None:
-        """When the earliest pending packet becomes due (None when nothing is pending)."""
+        """When the earliest pending packet becomes claimable (None when nothing is pending)."""
         with self._lock:
-            row = self._db.execute("SELECT MIN(next_attempt_at) FROM packets WHERE state IN (?, ?)",
-                                   (PacketState.SEALED, PacketState.UPLOADING)).fetchone()
+            row = self._db.execute(
+                "SELECT MIN(CASE state WHEN 'uploading' THEN COALESCE(lease_until, next_attempt_at) "
+                "ELSE next_attempt_at END) FROM packets WHERE state IN (?, ?)",
+                (PacketState.SEALED, PacketState.UPLOADING)).fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
-    def mark_uploading(self, packet_id: str) -> None:
-        self._set(packet_id, "state = ?, attempts = attempts + 1", PacketState.UPLOADING)
-
     def mark_acknowledged(self, packet_id: str, receipt: bytes) -> None:
-        """Store the (already verified) receipt and mark the packet acknowledged, in one transaction."""
+        """Store the (already verified) receipt and mark the packet acknowledged, in one statement.
+
+        From any state that :data:`TRANSITIONS` lets reach ``acknowledged``, whoever holds it: a
+        verified receipt proves the registry stored these bytes.  A packet already acknowledged (or
+        purged) keeps its first receipt and this call does nothing, without raising: a late duplicate
+        receipt (an upload and a USB stick, or a retried upload) is expected, and either is proof."""
+        sources = [state for state, targets in TRANSITIONS.items() if PacketState.ACKNOWLEDGED in targets]
+        marks = ", ".join("?" for _ in sources)
         with self._lock:
             cursor = self._db.execute(
-                "UPDATE packets SET state = ?, receipt = ?, acknowledged_at = ?, last_error = NULL "
-                "WHERE packet_id = ? AND state IN (?, ?)",
-                (PacketState.ACKNOWLEDGED, receipt, _now().isoformat(), packet_id,
-                 PacketState.SEALED, PacketState.UPLOADING))
+                "UPDATE packets SET state = ?, receipt = ?, acknowledged_at = ?, last_error = NULL, "
+                f"lease_holder = NULL, lease_until = NULL WHERE packet_id = ? AND state IN ({marks})",
+                (PacketState.ACKNOWLEDGED, receipt, _now().isoformat(), packet_id, *sources))
         if cursor.rowcount:
             log.info("packet %s acknowledged", packet_id)
+            return
+        state = self.get(packet_id).state
+        if state not in (PacketState.ACKNOWLEDGED, PacketState.PURGED):
+            raise WrongState(packet_id, state, "be acknowledged")
 
-    def mark_failed(self, packet_id: str, error: str, retry_at: datetime) -> None:
-        self._set(packet_id, "state = ?, last_error = ?, next_attempt_at = ?", PacketState.SEALED, error,
-                  retry_at.isoformat())
+    def mark_failed(self, packet_id: str, holder: str, error: str, retry_at: datetime) -> None:
+        """``holder``'s attempt failed: the packet is sealed again and due at ``retry_at``."""
+        self._release(packet_id, holder, PacketState.SEALED, "last_error = ?, next_attempt_at = ?",
+                      error, retry_at.isoformat())
 
-    def mark_refused(self, packet_id: str, error: str) -> None:
-        self._set(packet_id, "state = ?, last_error = ?", PacketState.REFUSED, error)
+    def mark_refused(self, packet_id: str, holder: str, error: str) -> None:
+        """The receiver rejected ``holder``'s upload for good: set aside until an officer's retry."""
+        self._release(packet_id, holder, PacketState.REFUSED, "last_error = ?", error)
         log.error("packet %s refused by the receiver: %s", packet_id, error)
+
+    def mark_quarantined(self, packet_id: str, holder: str, error: str) -> None:
+        """``holder`` could not read the packet's file: set aside (not due any more) with the error, so
+        that the rest of the queue goes on; an officer's retry puts it back once the file is restored."""
+        self._release(packet_id, holder, PacketState.QUARANTINED, "last_error = ?", error)
+        log.error("packet %s quarantined: %s", packet_id, error)
+
+    def _release(self, packet_id: str, holder: str, target: PacketState, assignments: str, *values: object) -> None:
+        """Move a packet that ``holder`` holds out of ``uploading``, dropping the lease; raise
+        :class:`WrongState` (and change nothing) if it is in another state or held by someone else
+        (``holder``'s lease expired and another uploader claimed it)."""
+        if target not in TRANSITIONS[PacketState.UPLOADING]:
+            raise ValueError(f"{target} is not reached from {PacketState.UPLOADING}")
+        with self._lock:
+            cursor = self._db.execute(
+                f"UPDATE packets SET state = ?, {assignments}, lease_holder = NULL, lease_until = NULL "
+                "WHERE packet_id = ? AND state = ? AND lease_holder = ?",
+                (target, *values, packet_id, PacketState.UPLOADING, holder))
+        if not cursor.rowcount:
+            row = self.get(packet_id)
+            held = f" (held by {row.lease_holder})" if row.state is PacketState.UPLOADING else ""
+            raise WrongState(packet_id, row.state, f"go {PacketState.UPLOADING} → {target} for {holder}{held}")
 
     def receipt(self, packet_id: str) -> bytes | None:
         with self._lock:
@@ -239,12 +358,13 @@ class Outbox:
     # -- the operator's side ---------------------------------------------------------------
 
     def retry(self) -> int:
-        """Make every pending and refused packet due now; returns how many."""
+        """Make every sealed, refused and quarantined packet due now; returns how many.  Packets being
+        uploaded are left to their holder (a crashed holder's become claimable when its lease expires)."""
         with self._lock:
             cursor = self._db.execute(
                 "UPDATE packets SET state = ?, next_attempt_at = ? WHERE state IN (?, ?, ?)",
-                (PacketState.SEALED, _now().isoformat(), PacketState.SEALED, PacketState.UPLOADING,
-                 PacketState.REFUSED))
+                (PacketState.SEALED, _now().isoformat(), PacketState.SEALED, PacketState.REFUSED,
+                 PacketState.QUARANTINED))
         return cursor.rowcount
 
     def export(self, destination: Path) -> list[str]:
@@ -270,7 +390,8 @@ class Outbox:
                                     (PacketState.ACKNOWLEDGED, cutoff)).fetchall()
             for (packet_id,) in rows:
                 self.path_of(packet_id).unlink(missing_ok=True)
-                self._db.execute("UPDATE packets SET state = ? WHERE packet_id = ?", (PacketState.PURGED, packet_id))
+                self._db.execute("UPDATE packets SET state = ? WHERE packet_id = ? AND state = ?",
+                                 (PacketState.PURGED, packet_id, PacketState.ACKNOWLEDGED))
         return len(rows)
 
     def get(self, packet_id: str) -> PacketRow:
@@ -294,8 +415,9 @@ class Outbox:
             counts = {state: 0 for state in PacketState}
             for state, count in self._db.execute("SELECT state, COUNT(*) FROM packets GROUP BY state"):
                 counts[PacketState(state)] = count
-            oldest = self._db.execute("SELECT MIN(sealed_at) FROM packets WHERE state IN (?, ?, ?)",
-                                      (PacketState.SEALED, PacketState.UPLOADING, PacketState.REFUSED)).fetchone()[0]
+            oldest = self._db.execute("SELECT MIN(sealed_at) FROM packets WHERE state IN (?, ?, ?, ?)",
+                                      (PacketState.SEALED, PacketState.UPLOADING, PacketState.REFUSED,
+                                       PacketState.QUARANTINED)).fetchone()[0]
             errors = dict(self._db.execute(
                 "SELECT packet_id, last_error FROM packets WHERE last_error IS NOT NULL AND state != ?",
                 (PacketState.ACKNOWLEDGED,)).fetchall())
@@ -313,11 +435,12 @@ class Outbox:
 
 def _to_row(row: tuple) -> PacketRow:
     (packet_id, state, size, sha256, sealed_at, attempts, next_attempt_at, last_error, acknowledged_at,
-     _receipt, exported_at) = row
+     _receipt, exported_at, lease_holder, lease_until) = row
     return PacketRow(packet_id, PacketState(state), size, sha256, datetime.fromisoformat(sealed_at), attempts,
                      datetime.fromisoformat(next_attempt_at), last_error,
                      datetime.fromisoformat(acknowledged_at) if acknowledged_at else None,
-                     datetime.fromisoformat(exported_at) if exported_at else None)
+                     datetime.fromisoformat(exported_at) if exported_at else None,
+                     lease_holder, datetime.fromisoformat(lease_until) if lease_until else None)
 
 
 def _now() -> datetime:

@@ -29,6 +29,7 @@ def main() -> int:
         print("sealed", row.packet_id, flush=True)
     uploader = make_uploader(config, outbox, identity)
     uploader.base_delay_s = 0.05
+    uploader.lease_s = 1.0  # a killed run's packet is claimable by the next run a second later
     deadline = time.monotonic() + 60
     while outbox.list(PacketState.SEALED, PacketState.UPLOADING) and time.monotonic() < deadline:
         uploader.upload_due()

@@ -14,7 +14,9 @@ from enrol.cli import main
 
 def _config(tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "station.toml"
-    path.write_text(f'[station]\nid = "NA-HUNGDUNG-01"\nsimulated = true  # the development PKI: only the simulated station makes one\n[paths]\ndata_dir = "{tmp_path / "data"}"\n{extra}')
+    # simulated: the development PKI; only the simulated station makes one
+    path.write_text(f'[station]\nid = "NA-HUNGDUNG-01"\nsimulated = true\n'
+                    f'[paths]\ndata_dir = "{tmp_path / "data"}"\n{extra}')
     return path
 
 

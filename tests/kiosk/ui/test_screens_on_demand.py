@@ -52,14 +52,14 @@ def test_the_officer_and_technician_screens_go_when_left(kiosk):
         del screen
         assert app.root.current == "welcome"
         kiosk.until(lambda: app.jobs.busy == 0, 30, f"the {name} screen's jobs")
-        kiosk.until(lambda: _collected(left), 3, f"the {name} screen to be freed after it was left")
+        kiosk.until(lambda left=left: _collected(left), 3, f"the {name} screen to be freed after it was left")
         assert sorted(app.root.screen_names) == BETWEEN_CITIZENS
         again = _side_screen(kiosk, name, pin)  # built anew, and it works
         assert again is not left()
         if name == "officer":
-            kiosk.until(lambda: again.summary, 10, "the enrolments' status")
+            kiosk.until(lambda again=again: again.summary, 10, "the enrolments' status")
         else:
-            kiosk.until(lambda: again.reports, 30, "the self-tests")
+            kiosk.until(lambda again=again: again.reports, 30, "the self-tests")
         kiosk.tap_id("leave")
     # kiosk's teardown asserts that no fault was contained
 
@@ -82,7 +82,7 @@ def test_a_screen_left_is_told_so(kiosk, monkeypatch):
         kiosk.tap_id("back")
         assert app.root.current == "personal_data"
         assert camera_work.is_set() and face._job is None, "the camera work goes on behind another screen"
-        del face, camera_work
+        face = camera_work = None  # nothing of the screen held here
     finally:
         app.countdown_s = 0.5
 

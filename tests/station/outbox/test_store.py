@@ -29,7 +29,7 @@ def test_add_writes_file_then_row_and_pragmas(tmp_path):
     database = sqlite3.connect(tmp_path / "outbox.sqlite")
     assert database.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert outbox._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert outbox.next_due().packet_id == packet_id
+    assert outbox.claim_next("test", 60).packet_id == packet_id
 
 
 def test_recovery_after_crash_between_file_and_row(tmp_path):
@@ -39,11 +39,13 @@ def test_recovery_after_crash_between_file_and_row(tmp_path):
     (outbox.packets / f".{_id()}.p7m.tmp-999").write_bytes(b"half written")
     uploading = _id()
     outbox.add(uploading, SEALED)
-    outbox.mark_uploading(uploading)
+    crashed = outbox.claim_next("crashed", lease_s=60)
     outbox.close()
     reopened = Outbox(tmp_path)
     assert reopened.get(orphan).state is PacketState.SEALED
-    assert reopened.get(uploading).state is PacketState.SEALED
+    assert reopened.get(uploading).state is PacketState.UPLOADING  # another process may still hold it
+    later = crashed.lease_until + timedelta(seconds=1)
+    assert {reopened.claim_next("next", 60, later).packet_id for _ in range(2)} == {orphan, uploading}
     assert not [p for p in reopened.packets.iterdir() if ".tmp-" in p.name]
 
 
@@ -84,7 +86,9 @@ def test_export_retry_and_purge(tmp_path):
     for packet_id in (first, second, third):
         outbox.add(packet_id, SEALED)
     outbox.mark_acknowledged(first, b"receipt")
-    outbox.mark_refused(second, "tampered: test")
+    claimed = outbox.claim_next("test", 60)
+    assert claimed.packet_id == second
+    outbox.mark_refused(second, "test", "tampered: test")
     exported = outbox.export(tmp_path / "usb")
     assert sorted(exported) == sorted([second, third])
     assert (tmp_path / "usb" / f"{third}.p7m").read_bytes() == SEALED

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+import socket
 import ssl
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -98,11 +100,11 @@ def test_transient_failures_back_off(tmp_path, pki, failure):
 
     outbox, packet_id, uploader = _uploader(tmp_path, pki, handler)
     before = datetime.now(UTC)
-    assert uploader.upload_due()[Outcome.RETRY] == 1
+    assert uploader.upload_due()[Outcome.RETRY if failure == "503" else Outcome.UNREACHABLE] == 1
     row = outbox.get(packet_id)
     assert row.state is PacketState.SEALED and row.attempts == 1 and row.next_attempt_at > before
     assert row.last_error.startswith("HTTP 503: maintenance" if failure == "503" else "network: ")
-    assert outbox.next_due() is None  # not due again before its back-off
+    assert outbox.claim_next("test", 60) is None  # not due again before its back-off
 
 
 def test_the_first_retry_comes_within_two_base_delays(tmp_path, pki):
@@ -197,3 +199,91 @@ def test_the_client_talks_to_the_receiver_with_bounded_waits():
 def test_an_uploader_never_started_stops(tmp_path, pki):
     _, _, uploader = _uploader(tmp_path, pki, lambda _request: httpx.Response(503))
     uploader.stop()  # the kiosk stops its services whatever got started
+
+
+def _receipt_handler(pki):
+    return lambda request: httpx.Response(201, content=_receipt(pki, request.url.path.split("/")[-1]))
+
+
+@pytest.mark.parametrize("unreadable", ["missing", "I/O error"])
+def test_an_unreadable_packet_is_quarantined_and_the_next_is_still_sent(tmp_path, pki, monkeypatch, unreadable):
+    outbox, broken, uploader = _uploader(tmp_path, pki, _receipt_handler(pki))
+    fine = str(uuid.uuid4())
+    outbox.add(fine, SEALED)
+    if unreadable == "missing":
+        outbox.path_of(broken).unlink()
+    else:
+        read_sealed = outbox.read_sealed
+
+        def failing(packet_id):
+            if packet_id == broken:
+                raise OSError(5, "Input/output error")
+            return read_sealed(packet_id)
+
+        monkeypatch.setattr(outbox, "read_sealed", failing)
+    results = uploader.upload_due()
+    assert results[Outcome.QUARANTINED] == 1 and results[Outcome.ACKNOWLEDGED] == 1
+    row = outbox.get(broken)
+    assert row.state is PacketState.QUARANTINED and row.last_error.startswith("unreadable: ")
+    assert outbox.get(fine).state is PacketState.ACKNOWLEDGED
+    assert outbox.status().counts[PacketState.QUARANTINED] == 1
+    assert outbox.claim_next("test", 60) is None and outbox.next_attempt_time() is None  # not due any more
+
+
+class _BlackHole:
+    """A receiver that accepts TCP connections and never answers: a dead route seen from the station."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+
+
+@pytest.fixture
+def black_hole():
+    hole = _BlackHole()
+    yield hole
+    hole.close()
+
+
+def _black_hole_uploader(tmp_path, pki, black_hole, packets: int):
+    outbox = Outbox(tmp_path)
+    for _ in range(packets):
+        outbox.add(str(uuid.uuid4()), SEALED)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{black_hole.port}", timeout=0.3)
+    trust = TrustStore([load_certificate(pki.receipt_certificate)])
+    return outbox, Uploader(outbox, client, trust, rng=random.Random(1))
+
+
+def test_a_black_holed_receiver_costs_one_timeout_per_cycle(tmp_path, pki, black_hole):
+    outbox, uploader = _black_hole_uploader(tmp_path, pki, black_hole, packets=5)
+    results = uploader.upload_due()
+    assert results[Outcome.UNREACHABLE] == 1 and sum(results.values()) == 1
+    assert len(black_hole.connections) == 1
+    rows = outbox.list()
+    assert [row.attempts for row in rows] == [1, 0, 0, 0, 0]  # the others wait for the next cycle
+    assert rows[0].state is PacketState.SEALED and rows[0].last_error.startswith("network: ReadTimeout")
+
+
+def test_after_a_black_holed_cycle_the_thread_waits_for_the_back_off(tmp_path, pki, black_hole):
+    outbox, uploader = _black_hole_uploader(tmp_path, pki, black_hole, packets=5)
+    uploader.start()  # the first back-off is at least 1 s; without the pause the next cycles start at once
+    try:
+        time.sleep(0.9)
+    finally:
+        uploader.stop()
+    assert len(black_hole.connections) == 1
