@@ -5,24 +5,38 @@ wires, and data under the user's data directory, so that the first run just work
 looked up in this order: ``--config FILE``, ``$ENROL_CONFIG``, ``/etc/enrolment-station/station.toml``,
 ``~/.config/enrolment-station/station.toml``.  ``docs/station.example.toml`` documents every key.
 
+Every section is a pydantic dataclass (strict: TOML's own types, ranges per key, unknown keys
+refused), and the whole file is checked at once, so that all its problems are reported together.
 Device sections are generic (``model`` + ``required`` + the model's own settings), in the manner of
-python-can's backends chosen by name: each driver validates its own settings, so adding a model
-never changes this module.
+python-can's backends chosen by name: each driver's registry declares its settings
+(``drivers.settings``), checked here at load, so adding a model never changes this module.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from capture.face.checks import FacePolicy
 from capture.finger.positions import FingerPosition
 from capture.finger.tenprint import TenPrintPolicy
+from drivers.camera.models import CAMERA_MODELS
 from drivers.device import DeviceKind
+from drivers.fingerprint.models import SCANNER_MODELS
+from drivers.printer.models import PRINTER_MODELS
+from drivers.settings import STRICT, DeviceModel, SettingsError, check_settings, explain, model_of
+from drivers.smartcard.models import READER_MODELS
+from station.pin import parse_pin_hash
+
+_Section = TypeVar("_Section")
 
 SYSTEM_CONFIG = Path("/etc/enrolment-station/station.toml")
 COLLECTION_MAX_CHARS = 300
@@ -31,7 +45,19 @@ USER_CONFIG = Path("~/.config/enrolment-station/station.toml")
 
 
 class ConfigError(Exception):
-    """The configuration file is unreadable or says something impossible; the message names the key."""
+    """The configuration file is unreadable or says something impossible; the message names the key.
+
+    ``problems`` lists every problem found in the file, each naming its section and key, so that a
+    technician fixes them all in one go rather than one per start."""
+
+    def __init__(self, problems: str | list[str], source: Path | None = None) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        if len(self.problems) == 1:
+            super().__init__(where + self.problems[0])
+        else:
+            super().__init__(f"{where}{len(self.problems)} problems:\n" + "\n".join(f"  {p}" for p in self.problems))
 
 
 @dataclass(frozen=True)
@@ -44,7 +70,12 @@ class DeviceConfig:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+FilePath = Annotated[Path, Field(strict=False), AfterValidator(Path.expanduser)]
+"""A path: TOML has no path type, so a string, with ``~`` expanded."""
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+@pydantic_dataclass(frozen=True, config=STRICT)
 class KeysConfig:
     """``[keys]``: the station's signing key and the certificates it trusts.  All empty: the development
     PKI on the simulated station; refused on a real one (``station.identity.load_identity``).
@@ -54,25 +85,25 @@ class KeysConfig:
     (``pkcs11_module`` + ``pkcs11_token`` + ``pkcs11_label``, PIN from ``pin_file``/``pin_credential``).
     """
 
-    key_file: Path | None = None
-    certificate: Path | None = None
-    passphrase_file: Path | None = None
+    key_file: FilePath | None = None
+    certificate: FilePath | None = None
+    passphrase_file: FilePath | None = None
     passphrase_credential: str | None = None
     pkcs11_module: str | None = None
     pkcs11_token: str | None = None
     pkcs11_label: str = "station"
-    pin_file: Path | None = None
+    pin_file: FilePath | None = None
     pin_credential: str | None = None
-    station_ca: Path | None = None
+    station_ca: FilePath | None = None
     """The CA that issues station certificates: ``keys install`` checks against it; sent along in packets."""
-    registry_certificate: Path | None = None
+    registry_certificate: FilePath | None = None
     """The registry's encryption certificate: every packet is sealed for it."""
-    receipt_certificate: Path | None = None
+    receipt_certificate: FilePath | None = None
     """The receiver's receipt-signing certificate (pinned): only receipts it signs acknowledge packets."""
-    tls_ca: Path | None = None
+    tls_ca: FilePath | None = None
     """The CA of the receiver's TLS server certificate."""
-    tls_certificate: Path | None = None
-    tls_key_file: Path | None = None
+    tls_certificate: FilePath | None = None
+    tls_key_file: FilePath | None = None
     """A separate TLS client identity for the upload (encrypted PKCS#8, same passphrase source as
     ``key_file``).  Needed when the signing key is on a PKCS#11 token, which Python's TLS stack cannot
     use; the packets stay signed by the token's key, so a stolen transport key cannot forge them."""
@@ -85,49 +116,116 @@ class KeysConfig:
         return self.key_file is not None or self.pkcs11_module is not None
 
 
-@dataclass(frozen=True)
+def _receiver_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"must be the receiver's address, https://host[:port], not {url!r}")
+    parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    return url
+
+
+@pydantic_dataclass(frozen=True, config=STRICT)
 class OutboxConfig:
     """``[outbox]``: where packets go and how long acknowledged ones are kept."""
 
-    receiver_url: str = "https://127.0.0.1:8443"
-    retention_days: float = 30.0
+    receiver_url: Annotated[str, AfterValidator(_receiver_url)] = "https://127.0.0.1:8443"
+    retention_days: Annotated[float, Field(ge=0, le=3650)] = 30.0
     """Acknowledged packets are purged after this many days (the receipt stays in the index)."""
-    min_free_mb: float = 200.0
+    min_free_mb: Annotated[float, Field(ge=0, le=10**7)] = 200.0
     """A new enrolment is refused while less than this is free on the data directory's file system."""
-    max_backoff_s: float = 900.0
+    max_backoff_s: Annotated[float, Field(ge=1, le=86_400)] = 900.0
     """Upper bound of the retry delay while the receiver cannot be reached."""
 
 
-@dataclass(frozen=True)
+def _pin_hash(stored: str) -> str:
+    if stored:
+        parse_pin_hash(stored)  # raises ValueError saying what is wrong
+    return stored
+
+
+def _one_paragraph(text: object) -> object:
+    """However the TOML string was wrapped, the receipt shows one paragraph."""
+    return " ".join(text.split()) if isinstance(text, str) else text
+
+
+def _fits_the_receipt(text: str) -> str:
+    if len(text) > COLLECTION_MAX_CHARS:
+        raise ValueError(f"has {len(text)} characters; the receipt has room for {COLLECTION_MAX_CHARS}")
+    return text
+
+
+PinHash = Annotated[str, AfterValidator(_pin_hash)]
+CollectionText = Annotated[str, BeforeValidator(_one_paragraph), AfterValidator(_fits_the_receipt)]
+
+
+@pydantic_dataclass(frozen=True, config=STRICT)
 class KioskConfig:
     """``[kiosk]``: the touchscreen: language, privacy timers, PINs, the CSCA trust store, the receipt.
 
-    PINs are never written here, only their scrypt hashes (``station.pin.hash_pin``).  Empty PIN
-    hashes are allowed only on the simulated station, which then uses its documented development
-    PINs (``station.bringup.DEVELOPMENT_PINS``).
+    PINs are never written here, only their scrypt hashes (``station.pin.hash_pin``; ``enrol pin hash``
+    prints one), checked in full at load: a placeholder or a weakened hash would lock the officer and
+    technician out at the first PIN.  Empty PIN hashes are allowed only on the simulated station,
+    which then uses its documented development PINs (``station.bringup.DEVELOPMENT_PINS``).
     """
 
-    language: str = "vi"
+    language: Literal["vi", "en"] = "vi"
     high_contrast: bool = False
-    inactivity_warning_s: float = 60.0
+    inactivity_warning_s: Annotated[float, Field(ge=5, le=3600)] = 60.0
     """Idle seconds before the citizen is asked whether they are still there."""
-    inactivity_wipe_s: float = 90.0
+    inactivity_wipe_s: Annotated[float, Field(ge=10, le=7200)] = 90.0
     """Idle seconds before the session is wiped and the kiosk returns to the welcome screen."""
-    officer_pin: str = ""
-    technician_pin: str = ""
-    pin_lockout_s: float = 60.0
+    officer_pin: PinHash = ""
+    technician_pin: PinHash = ""
+    pin_lockout_s: Annotated[float, Field(ge=1, le=86_400)] = 60.0
     """Lockout after five wrong PINs in a row (doubling with each further lockout)."""
-    trust_store: Path | None = None
+    trust_store: FilePath | None = None
     """Folder of CSCA certificates and ICAO master lists the chips' signatures are checked against."""
-    card_timeout_s: float = 60.0
+    card_timeout_s: Annotated[float, Field(ge=5, le=3600)] = 60.0
     """How long the identify screen waits for a card to be put on the reader."""
-    operator_id: str = ""
+    operator_id: Annotated[str, Field(max_length=64)] = ""
     """The officer on duty, written into each record."""
-    collection_vi: str = ""
+    collection_vi: CollectionText = ""
     """What happens next, on the receipt (screen and slip): when and where the card can be collected,
     in Vietnamese.  Empty: the built-in text (``kiosk.slip.COLLECTION``), translated."""
-    collection_en: str = ""
+    collection_en: CollectionText = ""
     """The same in English.  When only one language is set, the receipt shows it in both."""
+
+    @model_validator(mode="after")
+    def _wipe_after_warning(self) -> KioskConfig:
+        if self.inactivity_wipe_s <= self.inactivity_warning_s:
+            raise ValueError("inactivity_wipe_s must be longer than inactivity_warning_s")
+        return self
+
+
+@pydantic_dataclass(frozen=True, config=STRICT)
+class _StationTable:
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    """This station's identifier, e.g. NA-HUNGDUNG-01 (written into every record and certificate)."""
+    simulated: bool = False
+
+
+@pydantic_dataclass(frozen=True, config=STRICT)
+class _PathsTable:
+    data_dir: FilePath | None = None
+    log_dir: FilePath | None = None
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+@pydantic_dataclass(frozen=True, config=STRICT)
+class _LoggingTable:
+    level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
+    traffic: bool = True
+
+
+@pydantic_dataclass(frozen=True, config=STRICT)
+class _DeviceTable:
+    """What every ``[devices.KIND]`` section has; the rest are the model's own settings."""
+
+    model: str
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -171,7 +269,9 @@ def simulated_station() -> StationConfig:
 def find_config_file(explicit: Path | None = None) -> Path | None:
     """The configuration file to read, or ``None`` when there is none (simulated station)."""
     if explicit is not None:
-        if not explicit.is_file():
+        if explicit.is_dir():
+            raise ConfigError(f"{explicit} is a folder; --config names the configuration file (station.toml)")
+        if not explicit.exists():
             raise ConfigError(f"configuration file {explicit} does not exist")
         return explicit
     env = os.environ.get("ENROL_CONFIG")
@@ -194,174 +294,162 @@ def load_config(explicit: Path | None = None) -> StationConfig:
     try:
         with path.open("rb") as stream:
             document = tomllib.load(stream)
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a text file in UTF-8 (byte {error.start}); save it as UTF-8") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from error
     return parse_config(document, source=path)
 
 
 def parse_config(document: dict[str, Any], *, source: Path | None = None) -> StationConfig:
-    """Build a :class:`StationConfig` from a parsed TOML document, rejecting unknown keys."""
-    where = str(source or "configuration")
-    station = _table(document, "station", where)
-    paths = _table(document, "paths", where)
-    logging_ = _table(document, "logging", where)
-    sections = {"station", "paths", "logging", "devices", "capture", "keys", "outbox", "kiosk"}
-    _reject_unknown(document, sections, where)
-    _reject_unknown(station, {"id", "simulated"}, f"{where} [station]")
-    _reject_unknown(paths, {"data_dir", "log_dir"}, f"{where} [paths]")
-    _reject_unknown(logging_, {"level", "traffic"}, f"{where} [logging]")
+    """Build a :class:`StationConfig` from a parsed TOML document: every section checked (types, ranges,
+    unknown keys), device settings by their model's driver, and every problem reported together."""
+    problems: list[str] = []
+    for unknown in sorted(set(document) - set(_SECTIONS)):
+        problems.append(f"[{unknown}]: unknown section; the sections are {', '.join(_SECTIONS)}")
+    tables = {name: _table(document, name, problems) for name in _SECTIONS}
+    station = _checked(_StationTable, tables["station"], "[station]", problems)
+    paths = _checked(_PathsTable, tables["paths"], "[paths]", problems)
+    logging_ = _checked(_LoggingTable, tables["logging"], "[logging]", problems)
+    keys = _checked(KeysConfig, tables["keys"], "[keys]", problems)
+    outbox = _checked(OutboxConfig, tables["outbox"], "[outbox]", problems)
+    kiosk = _checked(KioskConfig, tables["kiosk"], "[kiosk]", problems)
+    devices = _devices(tables["devices"], problems)
+    capture = _capture_sections(tables["capture"], problems)
+    if problems:
+        raise ConfigError(problems, source)
+    data_dir = paths.data_dir or default_data_dir()
+    return StationConfig(station_id=station.id, simulated=station.simulated, data_dir=data_dir,
+                         log_dir=paths.log_dir or data_dir / "logs", log_level=logging_.level,
+                         log_traffic=logging_.traffic, devices=devices, source=source, keys=keys, outbox=outbox,
+                         kiosk=kiosk, **capture)
 
-    station_id = station.get("id")
-    if not isinstance(station_id, str) or not station_id:
-        raise ConfigError(f"{where}: [station] id must be set to this station's identifier")
-    data_dir = Path(paths.get("data_dir", default_data_dir())).expanduser()
-    log_level = str(logging_.get("level", "INFO")).upper()
-    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ConfigError(f"{where}: [logging] level must be DEBUG, INFO, WARNING or ERROR, not {log_level}")
 
+_SECTIONS = ("station", "paths", "logging", "devices", "capture", "keys", "outbox", "kiosk")
+
+_DEVICE_MODELS: dict[DeviceKind, tuple[Mapping[str, DeviceModel[Any]], str]] = {
+    DeviceKind.FINGERPRINT: (SCANNER_MODELS, "fingerprint scanner"),
+    DeviceKind.CAMERA: (CAMERA_MODELS, "camera"),
+    DeviceKind.CARD_READER: (READER_MODELS, "card reader"),
+    DeviceKind.PRINTER: (PRINTER_MODELS, "printer"),
+}
+"""Each kind of device and the registry of its models, whose settings classes check its section."""
+
+
+def _checked(kind: type[_Section], table: dict[str, Any], where: str, problems: list[str]) -> _Section | Any:
+    """``table`` as a ``kind`` section, or (its problems added to ``problems``) None."""
+    try:
+        return kind(**table)
+    except ValidationError as error:
+        problems.extend(explain(error, where, kind))
+        return None
+
+
+def _devices(table: dict[str, Any], problems: list[str]) -> dict[DeviceKind, DeviceConfig]:
+    """``[devices.KIND]`` sections: the kind known, ``model`` one of its models, the settings that model's."""
     devices: dict[DeviceKind, DeviceConfig] = {}
-    for kind_name, section in _table(document, "devices", where).items():
+    for kind_name, section in table.items():
+        where = f"[devices.{kind_name}]"
+        if kind_name not in _DEVICE_MODELS:
+            problems.append(f"{where}: unknown kind of device; the kinds are {', '.join(map(str, _DEVICE_MODELS))}")
+            continue
+        if not isinstance(section, dict):
+            problems.append(f"{where}: must be a table")
+            continue
+        kind = DeviceKind(kind_name)
+        settings = {key: value for key, value in section.items() if key not in ("model", "required")}
+        common = _checked(_DeviceTable, {key: section[key] for key in ("model", "required") if key in section},
+                          where, problems)
+        if common is None:
+            continue
+        registry, what = _DEVICE_MODELS[kind]
         try:
-            kind = DeviceKind(kind_name)
-        except ValueError:
-            known = ", ".join(kind.value for kind in DeviceKind)
-            raise ConfigError(f"{where}: unknown device kind [devices.{kind_name}]; known: {known}") from None
-        if not isinstance(section, dict) or not isinstance(section.get("model"), str):
-            raise ConfigError(f"{where}: [devices.{kind_name}] needs a model = \"...\" line")
-        settings = {key: value for key, value in section.items() if key not in {"model", "required"}}
-        required = _boolean(section, "required", True, f"{where} [devices.{kind_name}]")
-        devices[kind] = DeviceConfig(kind, section["model"], required, settings)
-
-    return StationConfig(
-        station_id=station_id,
-        simulated=_boolean(station, "simulated", False, f"{where} [station]"),
-        data_dir=data_dir,
-        log_dir=Path(paths.get("log_dir", data_dir / "logs")).expanduser(),
-        log_level=log_level,
-        log_traffic=_boolean(logging_, "traffic", True, f"{where} [logging]"),
-        devices=devices,
-        source=source,
-        keys=_section(KeysConfig, _table(document, "keys", where), f"{where} [keys]"),
-        outbox=_section(OutboxConfig, _table(document, "outbox", where), f"{where} [outbox]"),
-        kiosk=_kiosk_section(_table(document, "kiosk", where), f"{where} [kiosk]"),
-        **_capture_sections(_table(document, "capture", where), f"{where} [capture"),
-    )
+            schema = model_of(registry, what, common.model).settings
+        except SettingsError as error:
+            problems.append(f"{where}: {error}")
+            continue
+        try:
+            check_settings(schema, settings, where)
+        except SettingsError as error:
+            problems.extend(error.problems)
+            continue
+        devices[kind] = DeviceConfig(kind, common.model, common.required, settings)
+    return devices
 
 
-def _capture_sections(table: dict[str, Any], where: str) -> dict[str, Any]:
+def _capture_sections(table: dict[str, Any], problems: list[str]) -> dict[str, Any]:
     """``[capture.fingers]`` and ``[capture.face]``: the capture policies."""
-    _reject_unknown(table, {"fingers", "face"}, f"{where}]")
     sections: dict[str, Any] = {}
-    if "face" in table:
+    for unknown in sorted(set(table) - {"fingers", "face"}):
+        problems.append(f"[capture.{unknown}]: unknown section; the sections are [capture.fingers], [capture.face]")
+    for name, parse in (("face", FacePolicy.from_mapping), ("fingers", _fingers_section)):
+        where = f"[capture.{name}]"
+        if name not in table:
+            continue
+        if not isinstance(table[name], dict):
+            problems.append(f"{where}: must be a table")
+            continue
         try:
-            sections["face"] = FacePolicy.from_mapping(_table(table, "face", where))
+            sections[name] = parse(table[name])
+        except ValidationError as error:
+            problems.extend(explain(error, where, _FingersTable))
         except (TypeError, ValueError) as error:
-            raise ConfigError(f"{where}.face]: {error}") from None
-    if "fingers" in table:
-        sections["fingers"] = _fingers_section(_table(table, "fingers", where), f"{where}.fingers]")
+            problems.append(f"{where}: {error}")
     return sections
 
 
-def _fingers_section(table: dict[str, Any], where: str) -> TenPrintPolicy:
-    allowed = {"order", "threshold", "thresholds", "max_attempts", "finger_timeout_s", "lift_timeout_s",
-               "sequence_threshold"}
-    _reject_unknown(table, allowed, where)
-    values: dict[str, Any] = {}
+def _finger_code(code: int) -> FingerPosition:
     try:
-        if "order" in table:
-            values["order"] = tuple(FingerPosition(int(code)) for code in table["order"])
-            if len(set(values["order"])) != len(values["order"]):
-                raise ValueError("order names a finger twice")
-        if "thresholds" in table:
-            values["thresholds"] = {FingerPosition(int(code)): _score(v) for code, v in table["thresholds"].items()}
-        if "threshold" in table:
-            values["threshold"] = _score(table["threshold"])
-        if "max_attempts" in table:
-            values["max_attempts"] = int(table["max_attempts"])
-            if values["max_attempts"] < 1:
-                raise ValueError("max_attempts must be at least 1")
-        for key in ("finger_timeout_s", "lift_timeout_s", "sequence_threshold"):
-            if key in table:
-                values[key] = float(table[key])
-    except (TypeError, ValueError, AttributeError) as error:
-        raise ConfigError(f"{where}: {error} (finger positions are ISO/IEC 19794-4 codes 1-10)") from None
+        return FingerPosition(code)
+    except ValueError:
+        raise ValueError(f"finger positions are ISO/IEC 19794-4 codes 1-10, not {code}") from None
+
+
+Score = Annotated[int, Field(ge=0, le=100)]
+"""An NFIQ 2 quality score (ISO/IEC 29794-4: 0-100)."""
+FingerCode = Annotated[int, AfterValidator(_finger_code)]
+
+
+@pydantic_dataclass(frozen=True, config=STRICT)
+class _FingersTable:
+    """``[capture.fingers]`` as written; :func:`_fingers_section` makes the policy of it."""
+
+    order: list[FingerCode] | None = None
+    threshold: Score | None = None
+    thresholds: dict[str, Score] | None = None
+    """Per position: TOML keys are strings, ``"3" = 35``."""
+    max_attempts: Annotated[int, Field(ge=1, le=20)] | None = None
+    finger_timeout_s: Annotated[float, Field(ge=1, le=600)] | None = None
+    lift_timeout_s: Annotated[float, Field(ge=1, le=600)] | None = None
+    sequence_threshold: Annotated[float, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _each_finger_once(self) -> _FingersTable:
+        if self.order is not None and len(set(self.order)) != len(self.order):
+            raise ValueError("order names a finger twice")
+        for code in self.thresholds or {}:
+            if not code.isdigit():
+                raise ValueError(f"thresholds are keyed by finger position 1-10, not {code!r}")
+            _finger_code(int(code))
+        return self
+
+
+def _fingers_section(table: dict[str, Any]) -> TenPrintPolicy:
+    """The ten-print policy of ``[capture.fingers]``; a pydantic ValidationError when it is wrong."""
+    written = _FingersTable(**table)
+    values = {key: getattr(written, key) for key in table}
+    if written.order is not None:
+        values["order"] = tuple(written.order)
+    if written.thresholds is not None:
+        values["thresholds"] = {FingerPosition(int(code)): score for code, score in written.thresholds.items()}
     return TenPrintPolicy(**values)
 
 
-def _score(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-        raise ValueError(f"a quality threshold is a whole number 0-100, not {value!r}")
-    return value
-
-
-def _kiosk_section(table: dict[str, Any], where: str) -> KioskConfig:
-    kiosk = _section(KioskConfig, table, where)
-    if kiosk.language not in ("vi", "en"):
-        raise ConfigError(f"{where}: language must be vi or en, not {kiosk.language}")
-    if kiosk.inactivity_wipe_s <= kiosk.inactivity_warning_s:
-        raise ConfigError(f"{where}: inactivity_wipe_s must be longer than inactivity_warning_s")
-    for name in ("officer_pin", "technician_pin"):
-        value = getattr(kiosk, name)
-        if value and not value.startswith("scrypt$"):
-            raise ConfigError(f"{where}: {name} must be a PIN hash (scrypt$...), never the PIN itself")
-    texts = {}
-    for name in ("collection_vi", "collection_en"):
-        text = " ".join(getattr(kiosk, name).split())  # one paragraph, however the TOML string was wrapped
-        if len(text) > COLLECTION_MAX_CHARS:
-            raise ConfigError(f"{where}: {name} has {len(text)} characters; the receipt has room for "
-                              f"{COLLECTION_MAX_CHARS}")
-        texts[name] = text
-    return dataclasses.replace(kiosk, **texts)
-
-
-def _section(kind: type, table: dict[str, Any], where: str) -> Any:
-    """A flat dataclass section: unknown keys refused by name, each value checked against its field's type."""
-    fields_ = {item.name: item for item in dataclasses.fields(kind)}
-    _reject_unknown(table, set(fields_), where)
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        wanted = str(fields_[key].type)
-        if "Path" in wanted:
-            if not isinstance(value, str) or not value:
-                raise ConfigError(f"{where}: {key} must be a file path")
-            values[key] = Path(value).expanduser()
-        elif wanted.startswith("float"):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"{where}: {key} must be a non-negative number")
-            values[key] = float(value)
-        elif wanted == "bool":
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}: {key} must be true or false")
-            values[key] = value
-        elif wanted.startswith("int"):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-                raise ConfigError(f"{where}: {key} must be a port number (1-65535)")
-            values[key] = value
-        else:
-            if not isinstance(value, str):
-                raise ConfigError(f"{where}: {key} must be a string")
-            values[key] = value
-    return kind(**values)
-
-
-def _boolean(table: dict[str, Any], key: str, default: bool, where: str) -> bool:
-    """A TOML boolean (``true`` / ``false``), nothing else: ``simulated = "false"`` is a string,
-    and read with ``bool()`` it made a production station simulated (development PINs, a local
-    receiver); ``required = "no"`` made a device required."""
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}: {key} must be true or false (without quotes), not {value!r}")
-    return value
-
-
-def _table(document: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+def _table(document: dict[str, Any], key: str, problems: list[str]) -> dict[str, Any]:
     value = document.get(key, {})
     if not isinstance(value, dict):
-        raise ConfigError(f"{where}: [{key}] must be a table")
+        problems.append(f"[{key}]: must be a table ([{key}] on a line of its own, then its keys)")
+        return {}
     return value
-
-
-def _reject_unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")

@@ -1,43 +1,64 @@
 """Camera models chosen by name, the way ``drivers.fingerprint.models`` chooses scanners.
 
 A configuration says ``model = "opencv"`` plus ``source`` (a V4L2 index, a device path or a URL)
-and optional settings; :func:`create_camera` turns that into an unopened driver and rejects
-settings the model does not know, naming them.  Errors are the scanners' ``SettingsError`` so
-that the CLI and the diagnosis report both kinds of device the same way.
+and optional settings, among them the picture controls of :data:`CONTROLS` (as the camera's
+driver numbers them); :func:`create_camera` turns checked settings into an unopened driver.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
+from pydantic.dataclasses import dataclass
 
 from drivers.camera.base import Camera
 from drivers.camera.opencv import CONTROLS, OpenCVCamera
-from drivers.settings import SettingsError, check_settings, model_factory
+from drivers.settings import STRICT, DeviceModel, make_driver
 
-_OPENCV_SETTINGS = {"width", "height", "fps", "fourcc", "open_timeout", "read_timeout", "reconnect",
-                    "reconnect_interval", *CONTROLS}
-
-
-def _opencv(settings: Mapping[str, Any]) -> Camera:
-    if "source" not in settings:
-        raise SettingsError("camera 'opencv' needs the setting source (an index, a device path or a URL)")
-    check_settings(settings, "camera 'opencv'", required={"source"}, optional=_OPENCV_SETTINGS)
-    source = settings["source"]
-    if not isinstance(source, int | str) or isinstance(source, bool):
-        raise SettingsError(f"camera 'opencv': source must be an index, a device path or a URL, not {source!r}")
-    options = {key: value for key, value in settings.items() if key != "source" and key not in CONTROLS}
-    controls = {key: float(value) for key, value in settings.items() if key in CONTROLS}
-    try:
-        return OpenCVCamera(source, controls=controls, **options)
-    except (TypeError, ValueError) as error:
-        raise SettingsError(f"camera 'opencv': {error}") from error
+Seconds = Annotated[float, Field(gt=0, le=600)]
 
 
-#: model name -> factory(settings)
-CAMERA_MODELS: dict[str, Callable[[Mapping[str, Any]], Camera]] = {"opencv": _opencv}
+def _source(value: Any) -> int | str:
+    """One sentence for the two shapes a source has (pydantic would report a union branch by branch)."""
+    if (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 63) or \
+            (isinstance(value, str) and value):
+        return value
+    raise ValueError(f"must be a V4L2 index 0-63, a device path or a URL, not {value!r}")
+
+
+@dataclass(frozen=True, config=STRICT)
+class OpenCVSettings:
+    source: Annotated[Any, AfterValidator(_source)]
+    """A V4L2 index, a device path (/dev/video0) or a stream URL."""
+    width: Annotated[int, Field(ge=16, le=8192)] | None = None
+    height: Annotated[int, Field(ge=16, le=8192)] | None = None
+    fps: Annotated[float, Field(gt=0, le=240)] | None = None
+    fourcc: Annotated[str, Field(min_length=4, max_length=4)] | None = None
+    open_timeout: Seconds | None = None
+    read_timeout: Seconds | None = None
+    reconnect: bool | None = None
+    reconnect_interval: Seconds | None = None
+    # the picture controls (CONTROLS): values as the camera's V4L2 driver numbers them
+    auto_exposure: float | None = None
+    exposure: float | None = None
+    auto_white_balance: float | None = None
+    white_balance: float | None = None
+    autofocus: float | None = None
+    focus: float | None = None
+    gain: float | None = None
+    brightness: float | None = None
+
+
+def _opencv(**settings: Any) -> Camera:
+    controls = {key: float(settings.pop(key)) for key in list(settings) if key in CONTROLS}
+    return OpenCVCamera(settings.pop("source"), controls=controls, **settings)
+
+
+CAMERA_MODELS: dict[str, DeviceModel[Camera]] = {"opencv": DeviceModel(OpenCVSettings, _opencv)}
 
 
 def create_camera(model: str, settings: Mapping[str, Any]) -> Camera:
     """An unopened camera driver for ``model`` with ``settings``."""
-    return model_factory(CAMERA_MODELS, "camera", model)(settings)
+    return make_driver(CAMERA_MODELS, "camera", model, settings)

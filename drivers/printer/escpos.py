@@ -43,10 +43,7 @@ class EscPosPrinter(Device):
 
     def __init__(self, *, port: str = "", baudrate: int = DEFAULT_BAUD, vendor_id: int | None = None,
                  product_id: int | None = None, timeout: float = 2.0, width_dots: int = 384) -> None:
-        if bool(port) == (vendor_id is not None or product_id is not None):
-            raise ValueError("an ESC/POS printer is either on a serial port or on USB (vendor_id and product_id)")
-        if not port and (vendor_id is None or product_id is None):
-            raise ValueError("a USB printer needs both vendor_id and product_id")
+        # either ``port`` or both USB ids: drivers.printer.models.EscPosSettings checks the settings
         self._port = port
         self._baudrate = baudrate
         self._usb_ids = (vendor_id, product_id)

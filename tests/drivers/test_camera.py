@@ -155,9 +155,9 @@ def test_url_password_is_not_shown():
 
 
 @pytest.mark.parametrize(("model", "settings", "message"), [
-    ("opencv", {}, "needs the setting source"),
-    ("opencv", {"source": 0, "speed": 3}, "unknown setting(s) speed"),
-    ("opencv", {"source": True}, "source must be"),
+    ("opencv", {}, "source: must be set"),
+    ("opencv", {"source": 0, "speed": 3}, "speed: unknown key"),
+    ("opencv", {"source": True}, "source: "),
     ("webcam", {"source": 0}, "unknown camera model"),
 ])
 def test_bad_settings_name_the_problem(model, settings, message):

@@ -226,7 +226,7 @@ def test_models_registry():
     reader = create_reader("ccid", {"timeout_ms": 500}, usb_backend=sim.backend)
     with reader:
         assert reader.info().serial == "SIM-CCID-0001"
-    with pytest.raises(SettingsError, match="unknown setting"):
+    with pytest.raises(SettingsError, match="speed: unknown key"):
         create_reader("ccid", {"speed": 1}, usb_backend=sim.backend)
     with pytest.raises(SettingsError, match="known: ccid, pcsc"):
         create_reader("omnikey", {})

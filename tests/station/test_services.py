@@ -97,7 +97,7 @@ def test_kiosk_section_is_checked():
     config = parse_config({"station": {"id": "A"}, "kiosk": {"language": "en", "high_contrast": True,
                                                               "inactivity_warning_s": 30, "inactivity_wipe_s": 45}})
     assert config.kiosk.language == "en" and config.kiosk.high_contrast and config.kiosk.inactivity_wipe_s == 45
-    for table, message in [({"officer_pin": "2468"}, "never the PIN itself"), ({"language": "fr"}, "vi or en"),
+    for table, message in [({"officer_pin": "2468"}, "never the PIN itself"), ({"language": "fr"}, "'vi' or 'en'"),
                            ({"printer": "serial:/dev/ttyUSB0"}, "unknown key"),
                            ({"high_contrast": "yes"}, "true or false"), ({"colour": 1}, "unknown key"),
                            ({"inactivity_warning_s": 90, "inactivity_wipe_s": 60}, "longer than")]:
