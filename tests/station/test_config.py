@@ -263,3 +263,27 @@ def test_a_file_that_is_not_utf8_text_is_a_config_error(tmp_path, content, messa
 def test_a_folder_given_as_the_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="is a folder"):
         load_config(tmp_path)
+
+
+def test_the_example_shows_every_key():
+    """docs/station.example.toml is the technician's reference: every key of every section and of every
+    device model's settings is in it (commented out where it is optional)."""
+    import dataclasses
+    import re
+
+    from drivers.settings import DeviceModel
+    from station import config as station_config
+
+    text = EXAMPLE.read_text(encoding="utf-8")
+    classes = [station_config.KeysConfig, station_config.OutboxConfig, station_config.KioskConfig,
+               station_config._StationTable, station_config._PathsTable, station_config._LoggingTable,
+               station_config._DeviceTable, station_config._FingersTable]
+    classes += [entry.settings for registry, _ in station_config._DEVICE_MODELS.values()
+                for entry in registry.values() if isinstance(entry, DeviceModel)]
+    missing = [f"{kind.__name__}.{field.name}" for kind in classes for field in dataclasses.fields(kind)
+               if not re.search(rf"(^|: )(# )*{field.name} = |\.{field.name}\]", text, re.MULTILINE)]
+    assert not missing
+    for section in ("[station]", "[paths]", "[logging]", "[devices.fingerprint]", "[devices.camera]",
+                    "[devices.card_reader]", "[devices.printer]", "[keys]", "[outbox]", "[capture.fingers]",
+                    "[capture.face]", "[kiosk]"):
+        assert section in text, section
