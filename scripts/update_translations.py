@@ -18,7 +18,8 @@ from kiosk.i18n import LANGUAGES, catalogue_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("drivers", "capture", "packet", "crypto", "station", "kiosk", "enrol", "receiver")
-KEYWORDS = {"_": None, "N_": None}
+KEYWORDS = {"_": None, "N_": None, "pgettext": ((1, "c"), 2), "NC_": ((1, "c"), 2)}
+"""``pgettext`` / ``NC_`` take a gettext context first (a word with two meanings: ``kiosk.i18n``)."""
 
 
 def extract() -> Catalog:
@@ -26,10 +27,10 @@ def extract() -> Catalog:
     template = Catalog(project="enrolment-station")
     for source in SOURCES:
         method_map = [("**.py", "python"), ("**.kv", "python")]
-        for filename, lineno, message, _comments, _context in extract_from_dir(
+        for filename, lineno, message, _comments, context in extract_from_dir(
             ROOT / source, method_map, keywords=KEYWORDS
         ):
-            template.add(message, locations=[(f"{source}/{filename}", lineno)])
+            template.add(message, locations=[(f"{source}/{filename}", lineno)], context=context)
     return template
 
 

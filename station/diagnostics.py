@@ -1,15 +1,19 @@
 """The station's device diagnosis: what is connected, and does each device pass its self-test.
 
-Shared by ``enrol diag`` and (later) the technician screen, so both always agree.  A configured
-device that cannot be opened is reported with the driver's own error text and technician hint;
-a device that is connected but not configured is still self-tested when a driver exists for it,
-because a technician replacing a scanner wants to know the new one works before editing the file.
+Shared by ``enrol diag``, the technician screen and the kiosk's watch over its required devices
+(:func:`diagnose_configured`), so all three always agree.  A configured device that cannot be
+opened is reported with the driver's own error text and technician hint; a device that is
+connected but not configured is still self-tested when a driver exists for it, because a
+technician replacing a scanner wants to know the new one works before editing the file.  One
+diagnosis runs at a time (:data:`_ONE_AT_A_TIME`): two self-tests of one device at once would each
+find it busy and report a working device as failed.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,9 +45,29 @@ class Status(enum.StrEnum):
     """Recognised, but this version of the station has no driver for it yet."""
 
 
-#: What a person reads for each status and kind of device (gettext message ids).
-STATUS_LABELS = {Status.OK: N_("ok"), Status.FAILED: N_("failed"), Status.MISSING: N_("missing"),
-                 Status.MISCONFIGURED: N_("misconfigured"), Status.NO_DRIVER: N_("no driver")}
+class ContextMessage(str):
+    """A gettext message id with its context (``msgctxt``), which :func:`kiosk.i18n._` translates in."""
+
+    context: str
+
+    def __new__(cls, context: str, message: str) -> ContextMessage:
+        marked = super().__new__(cls, message)
+        marked.context = context
+        return marked
+
+
+def NC_(context: str, message: str) -> ContextMessage:
+    """Mark ``message`` for translation in ``context`` without translating it now: the ``N_`` of a word
+    with two meanings ("missing" device, "missing" finger), which Vietnamese says differently."""
+    return ContextMessage(context, message)
+
+
+#: What a person reads for each status and kind of device (gettext message ids; the statuses in their
+#: own context, so that a device's "missing" or "failed" is never translated as a finger's).
+STATUS_LABELS = {Status.OK: NC_("device status", "ok"), Status.FAILED: NC_("device status", "failed"),
+                 Status.MISSING: NC_("device status", "missing"),
+                 Status.MISCONFIGURED: NC_("device status", "misconfigured"),
+                 Status.NO_DRIVER: NC_("device status", "no driver")}
 KIND_LABELS = {DeviceKind.FINGERPRINT: N_("fingerprint scanner"), DeviceKind.CAMERA: N_("camera"),
                DeviceKind.CARD_READER: N_("card reader"), DeviceKind.PRINTER: N_("printer")}
 
@@ -86,22 +110,30 @@ class DeviceReport:
         return self.required and self.status is not Status.OK
 
 
+_ONE_AT_A_TIME = threading.Lock()
+"""Held by every diagnosis: the technician's self-tests and the kiosk's periodic check may be asked for
+at the same moment, and the second would find the first's devices busy."""
+
+
 def diagnose(
     config: StationConfig, found: Iterable[FoundDevice], *, usb_backend: usb.backend.IBackend | None = None
 ) -> list[DeviceReport]:
     """Self-test every configured device and every recognised one; configured devices first."""
     found = list(found)
-    reports = []
-    claimed: set[str] = set()
-    for device_config in config.devices.values():
-        report = _diagnose_configured(device_config, usb_backend)
-        reports.append(report)
-        claimed.add(report.address)
-    for device in found:
-        if device.info.address in claimed:
-            continue
-        reports.append(_diagnose_found(device, usb_backend))
+    with _ONE_AT_A_TIME:
+        reports = [_diagnose_configured(device_config, usb_backend) for device_config in config.devices.values()]
+        claimed = {report.address for report in reports}
+        reports += [_diagnose_found(device, usb_backend) for device in found if device.info.address not in claimed]
     return reports
+
+
+def diagnose_configured(
+    config: StationConfig, *, usb_backend: usb.backend.IBackend | None = None
+) -> list[DeviceReport]:
+    """Self-test the configured devices only: whether the station can enrol (:attr:`DeviceReport.blocks_station`)
+    without the search for other devices, which only the technician needs."""
+    with _ONE_AT_A_TIME:
+        return [_diagnose_configured(device_config, usb_backend) for device_config in config.devices.values()]
 
 
 def _diagnose_configured(device_config: DeviceConfig, usb_backend: usb.backend.IBackend | None) -> DeviceReport:

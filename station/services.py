@@ -50,7 +50,7 @@ from drivers.smartcard.models import create_reader
 from packet.enrolment_number import enrolment_number
 from station.bringup import StationDevices
 from station.config import ConfigError, DeviceConfig, StationConfig
-from station.diagnostics import DeviceReport, diagnose
+from station.diagnostics import DeviceReport, diagnose, diagnose_configured
 from station.identity import StationIdentity, load_identity
 from station.logs import LOG_FILE_NAME
 from station.outbox.sealing import seal_record
@@ -199,6 +199,10 @@ class StationServices:
         """The same diagnosis as ``enrol diag``."""
         found = discover(self.devices.usb_backends, self.devices.serial_ports)
         return diagnose(self.devices.config, found, usb_backend=self.devices.usb_backend)
+
+    def check_devices(self) -> list[DeviceReport]:
+        """Self-test the configured devices: the kiosk's periodic check whether it may take citizens."""
+        return diagnose_configured(self.devices.config, usb_backend=self.devices.usb_backend)
 
     def test_capture(self, kind: DeviceKind, cancel: threading.Event) -> LiveTestResult:
         """One live capture from a device, with its quality, for the technician."""

@@ -8,6 +8,13 @@ strings with ``N_`` and the kiosk translates them here, when they are displayed.
 The ``.po`` files are the only form kept in the repository: they are compiled in memory when a
 language is chosen (Babel), so a compiled ``.mo`` can never be stale.  ``tests/kiosk/test_i18n.py``
 checks that every marked string has a Vietnamese translation.
+
+One English word can mean two things ("missing": a finger that is not there, a device that is not
+connected), and Vietnamese says them differently.  Such words carry a gettext *context*
+(``msgctxt``): :func:`pgettext` translates with one now, and a message marked with its context in
+a lower layer (:func:`station.diagnostics.NC_`, which keeps the context on the message id) is
+translated in it by :func:`_` wherever it is shown: ``_(STATUS_LABELS[status])`` is a device's word
+on the technician's screen and in ``enrol diag`` alike.
 """
 
 from __future__ import annotations
@@ -57,5 +64,11 @@ def catalogue(language: str) -> gettext.NullTranslations:
 
 
 def _(message: str) -> str:
-    """Translate ``message`` into the current language."""
-    return _current.gettext(message)
+    """Translate ``message`` into the current language (in its context when it carries one)."""
+    context = getattr(message, "context", None)
+    return _current.gettext(message) if context is None else _current.pgettext(context, message)
+
+
+def pgettext(context: str, message: str) -> str:
+    """Translate ``message`` in ``context`` (gettext's ``msgctxt``): the meaning its English word has there."""
+    return _current.pgettext(context, message)

@@ -6,6 +6,9 @@
   shows the warning, and after the wipe clears every screen and returns to the welcome screen.
 * A device fault shows the error screen and keeps the session; retry returns to the screen that
   failed, which resumes (the ten-print keeps its accepted fingers).
+* While a required device fails (:class:`kiosk.ui.device_watch.DeviceWatch`), the "out of service"
+  screen stands in for the welcome screen (:meth:`KioskApp.go`): no citizen can start; the
+  officer's and technician's doors stay on it.
 * An unexpected exception anywhere (a Kivy callback, a job's result, a worker thread) is
   *contained* (:meth:`KioskApp.contain`): logged with its traceback, the citizen's data wiped, the
   "sorry" screen shown, the count on the officer's screen raised; the process lives on.
@@ -43,6 +46,7 @@ from drivers.errors import Cancelled, DeviceError, ExplainedError
 from kiosk import i18n
 from kiosk.session import EnrolmentSession, Inactivity, SessionPolicy, Step
 from kiosk.ui.boot import give_back_garbage
+from kiosk.ui.device_watch import DeviceWatch
 from kiosk.ui.jobs import Jobs
 from station.services import StationServices
 
@@ -78,6 +82,7 @@ SCREENS: dict[str, tuple[str, str]] = {
     "technician": ("kiosk.ui.technician", "TechnicianScreen"),
     "officer": ("kiosk.ui.officer", "OfficerScreen"),
     "sorry": ("kiosk.ui.sorry", "SorryScreen"),
+    "out_of_service": ("kiosk.ui.out_of_service", "OutOfServiceScreen"),
 }
 BUILT_AT_START = ("welcome", "sorry")
 """The first screen, and the one that contains a fault (containment must not depend on building a
@@ -199,6 +204,7 @@ class KioskApp(App):
         self.session = EnrolmentSession(policy, services)
         self.session.finger_listeners.append(self._finger_event)
         self.jobs = Jobs()
+        self.watch = DeviceWatch(self)
         self.countdown_s = countdown_s
         self.station_id = policy.station_id
         self._initial_language = language
@@ -229,11 +235,13 @@ class KioskApp(App):
         threading.excepthook = self._thread_failed
         Window.clearcolor = self.c_bg
         self._tick_event = Clock.schedule_interval(self.tick, 1.0)
+        self.watch.check()
         return manager
 
     def on_stop(self) -> None:
         ExceptionManager.remove_handler(self._containment)
         threading.excepthook = self._thread_hook
+        self.watch.stop()
         self.jobs.cancel_all()
         self.session.wipe()
         self.jobs.join(5.0)
@@ -273,7 +281,10 @@ class KioskApp(App):
         return self.root.get_screen(name)
 
     def go(self, name: str) -> None:
-        """Show screen ``name``; the step indicator follows the session."""
+        """Show screen ``name`` (the welcome screen: "out of service" while a required device fails); the
+        step indicator follows the session."""
+        if name == "welcome" and not self.watch.in_service:
+            name = "out_of_service"
         self.step = int(self.session.step) if name in STEP_SCREENS.values() else -1
         if self.root.current != name:
             self.settle()
@@ -290,6 +301,18 @@ class KioskApp(App):
             left.dispatch("on_leave")
             if self.root.left(left):
                 Clock.schedule_once(lambda _dt: give_back_garbage(), 0)  # after the new screen's first frame
+            self.watch.shown(name, left.name)
+
+    def devices_checked(self) -> None:
+        """The device watch has a verdict: the screen at rest follows it (an enrolment in progress, or the
+        officer's or technician's screen, is left as it is until it returns to the welcome screen)."""
+        current = self.root.current
+        if current == "welcome" and not self.watch.in_service:
+            self.go("out_of_service")
+        elif current == "out_of_service" and self.watch.in_service:
+            self.go("welcome")
+        elif current == "out_of_service":
+            self.root.current_screen.show(self.watch.failing)
 
     def show_step(self) -> None:
         """Show the screen of the session's current step."""
@@ -304,6 +327,7 @@ class KioskApp(App):
         hint = error.technician_hint if isinstance(error, ExplainedError) else ""
         log.warning("fault on %s: %s%s", return_to, error, f" (technician: {hint})" if hint else "")
         if isinstance(error, DeviceError):
+            self.watch.check_when_idle()
             self.session.device_failed(error)  # the officer gets longer before the inactivity wipe
         self.screen("error").show(error, return_to)
         self.go("error")

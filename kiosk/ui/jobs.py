@@ -5,7 +5,10 @@ through ``Clock.schedule_once`` (thread-safe), where ``done`` / ``failed`` run; 
 ``failed`` is raised there, into the app's containment.  Every job has its
 own cancel event, and :meth:`Jobs.cancel_all` (a session wipe, the app stopping) sets them all and
 starts a new *generation*: results of an older generation are dropped, so a card read that
-finishes after the citizen walked away never puts their name on the next citizen's screen.
+finishes after the citizen walked away never puts their name on the next citizen's screen.  The
+station's own work, which concerns no citizen (the check of its devices, :mod:`kiosk.ui.device_watch`),
+is started with ``citizen=False``: its result is delivered across generations, since the watch that
+waits for it must hear its end whatever the sessions did meanwhile.
 """
 
 from __future__ import annotations
@@ -29,14 +32,15 @@ class Jobs:
         self._lock = threading.Lock()
 
     def start(self, name: str, work: Callable[[threading.Event], Any], done: Callable[[Any], None] | None = None,
-              failed: Callable[[BaseException], None] | None = None) -> threading.Event:
-        """Run ``work`` in a thread; returns its cancel event."""
+              failed: Callable[[BaseException], None] | None = None, *, citizen: bool = True) -> threading.Event:
+        """Run ``work`` in a thread; returns its cancel event.  A ``citizen`` job's result is dropped once
+        :meth:`cancel_all` ended its session."""
         cancel = threading.Event()
         generation = self._generation
 
         def deliver(callback: Callable[[Any], None] | None, value: Any) -> None:
             def on_ui_thread(_dt: float) -> None:
-                if generation == self._generation and callback is not None:
+                if (generation == self._generation or not citizen) and callback is not None:
                     callback(value)
             Clock.schedule_once(on_ui_thread, 0)
 

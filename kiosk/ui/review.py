@@ -9,7 +9,7 @@ from typing import Any
 from kivy.core.image import Image as CoreImage
 
 from capture.finger.positions import FingerPosition
-from kiosk.i18n import _
+from kiosk.i18n import _, pgettext
 from kiosk.session import FIELDS, SessionError, Step
 from kiosk.ui.widgets import KioskScreen, finger_states
 
@@ -52,8 +52,8 @@ class ReviewScreen(KioskScreen):
         if forced:
             notes.append(_("Low-quality fingers kept: {count}").format(count=len(forced)))
         if exceptions:
-            notes.append(_("Fingers that cannot be taken: {fingers}").format(
-                fingers=", ".join(f"{_(p.label)} ({_(e.reason.label)})" for p, e in exceptions.items())))
+            fingers = ", ".join(f"{_(p.label)} ({pgettext('finger', e.reason.label)})" for p, e in exceptions.items())
+            notes.append(_("Fingers that cannot be taken: {fingers}").format(fingers=fingers))
         self.ids.notes.text = "\n".join(notes)
 
     def edit_data(self) -> None:

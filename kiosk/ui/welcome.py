@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from kiosk.i18n import N_, _
+from kiosk.i18n import _
 from kiosk.session import SessionError
-from kiosk.ui.widgets import KioskScreen, PinDialog
+from kiosk.ui.widgets import StaffDoorsScreen
 
 
-class WelcomeScreen(KioskScreen):
+class WelcomeScreen(StaffDoorsScreen):
     def on_pre_enter(self, *_args: object) -> None:
         self.ids.problem.text = ""
 
     def start(self) -> None:
-        """The citizen pressed Start: the station checks it can seal an enrolment, then asks for the card."""
+        """The citizen pressed Start: once the device check that may be running has its verdict (which
+        may take this screen away: out of service), the station checks it can seal an enrolment, then
+        asks for the card."""
+        self.app.watch.then(self._start)
+
+    def _start(self) -> None:
+        if self.manager is None or self.manager.current != self.name:  # out of service meanwhile
+            return
         try:
             self.app.session.start()
         except SessionError as error:
@@ -25,10 +32,3 @@ class WelcomeScreen(KioskScreen):
 
     def choose_language(self, language: str) -> None:
         self.app.set_language(language)
-
-    def officer(self) -> None:
-        PinDialog(N_("Officer PIN"), self.app.services.check_officer_pin, lambda: self.app.go("officer")).open()
-
-    def technician(self) -> None:
-        PinDialog(N_("Technician PIN"), self.app.services.check_technician_pin,
-                  lambda: self.app.go("technician")).open()

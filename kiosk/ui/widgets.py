@@ -55,6 +55,18 @@ class KioskScreen(Screen):
         self.ids.message.tone = tone
 
 
+class StaffDoorsScreen(KioskScreen):
+    """A screen at rest (welcome, out of service) with the officer's and the technician's doors: each
+    opens after its PIN, the same way from either screen."""
+
+    def officer(self) -> None:
+        PinDialog(N_("Officer PIN"), self.app.services.check_officer_pin, lambda: self.app.go("officer")).open()
+
+    def technician(self) -> None:
+        PinDialog(N_("Technician PIN"), self.app.services.check_technician_pin,
+                  lambda: self.app.go("technician")).open()
+
+
 class StepIndicator(BoxLayout):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -16,11 +16,12 @@ SCRIPT = Path(__file__).parents[2] / "scripts" / "update_translations.py"
 
 
 @pytest.fixture(scope="module")
-def extracted() -> set[str]:
+def extracted() -> set[tuple[str, str | None]]:
+    """Every (message id, context) the code marks."""
     spec = spec_from_file_location("update_translations", SCRIPT)
     module = module_from_spec(spec)
     spec.loader.exec_module(module)
-    return {message.id for message in module.extract() if message.id}
+    return {(message.id, message.context) for message in module.extract() if message.id}
 
 
 def _catalogue(language: str):
@@ -30,14 +31,15 @@ def _catalogue(language: str):
 
 @pytest.mark.parametrize("language", ["vi", "en"])
 def test_catalogues_are_up_to_date_with_the_code(extracted, language):
-    ids = {message.id for message in _catalogue(language) if message.id}
+    ids = {(message.id, message.context) for message in _catalogue(language) if message.id}
     assert not extracted - ids, f"not in {language}.po; run scripts/update_translations.py: {extracted - ids}"
     assert not ids - extracted, f"no longer in the code; run scripts/update_translations.py: {ids - extracted}"
 
 
 def test_kv_files_are_extracted(extracted):
-    assert "Read the card" in extracted  # only written in kiosk/ui/identify.kv
-    assert "Are you still there?" in extracted  # kiosk/ui/widgets.kv
+    assert ("Read the card", None) in extracted  # only written in kiosk/ui/identify.kv
+    assert ("Are you still there?", None) in extracted  # kiosk/ui/widgets.kv
+    assert ("missing", "finger") in extracted  # pgettext in kiosk/ui/fingers.kv
 
 
 def test_every_message_has_a_vietnamese_translation(extracted):
@@ -61,3 +63,34 @@ def test_switching_language_switches_the_text():
         assert i18n._("Start") == "Start"
     finally:
         i18n.set_language("vi")
+
+
+FINGER_MISSING = "không có ngón"
+
+
+def test_a_missing_device_is_not_a_missing_finger():
+    """One English word, two meanings: a device that is not connected is not "a finger that is not
+    there" (it was, on every device status).  The status keeps its context from station.diagnostics to
+    wherever it is shown (the technician's screen, ``enrol diag``), and the finger's word is the finger's."""
+    from station.diagnostics import STATUS_LABELS, Status
+
+    try:
+        i18n.set_language("vi")
+        device = i18n._(STATUS_LABELS[Status.MISSING])
+        assert device == "không tìm thấy" and FINGER_MISSING not in device
+        assert i18n.pgettext("finger", "missing") == FINGER_MISSING
+        i18n.set_language("en")
+        assert i18n._(STATUS_LABELS[Status.MISSING]) == "missing" == i18n.pgettext("finger", "missing")
+    finally:
+        i18n.set_language("vi")
+
+
+def test_every_device_status_has_its_own_context():
+    """The short status words ("ok", "failed", "missing"...) are marked in the "device status" context,
+    so no other use of the same English word can take their translation (or give them its own)."""
+    from station.diagnostics import STATUS_LABELS
+
+    assert {label.context for label in STATUS_LABELS.values()} == {"device status"}
+    statuses = {m.id: m.string for m in _catalogue("vi") if m.context == "device status"}
+    assert set(statuses) == set(STATUS_LABELS.values())
+    assert FINGER_MISSING not in statuses.values()

@@ -148,6 +148,16 @@ class Driver:
         return any(animation.have_properties_to_animate(dialog)
                    for animation in list(Animation._instances) for dialog in dialogs)
 
+    def in_service(self) -> None:
+        """Wait for the device check in flight (the kiosk's start, an earlier test's devices); then the
+        station must be in service: its devices restored by every test that broke one."""
+        watch = self.app.watch
+        self.until(lambda: not watch.checking, 30, "the device check")
+        if not watch.in_service:
+            watch.check()
+            self.until(lambda: not watch.checking, 30, "the device check")
+        assert watch.in_service, f"out of service: {[report.kind for report in watch.failing]}"
+
     def screen(self, name: str | None = None):
         return self.app.root.get_screen(name or self.app.root.current)
 
@@ -201,6 +211,9 @@ def kiosk_app(display, station):
     policy = SessionPolicy("NA-TEST-01", operator_id="officer-1")
     app = KioskApp(services, policy, countdown_s=0.5, settle_s=0.2)  # above the 120 ms of a double tap
     app._run_prepare()  # the window and the screens; the tests run the event loop (Driver.pump)
+    # No periodic device check in service: one landing between a test's fault and its Start would make
+    # the test wait or fail; tests/kiosk/ui/test_out_of_service.py sets the intervals it tests.
+    app.watch.in_service_every_s = 24 * 3600.0
     from hardware_sim.scripted_citizen import ScriptedCitizen
 
     citizen = ScriptedCitizen(simulation, CITIZEN, scanner="nb1010")
@@ -230,6 +243,7 @@ def kiosk(kiosk_app, station):
         session.policy = dataclasses.replace(session.policy, tenprint=tenprint, **policy)
         kiosk_app.finish()
         driver.pump(0.1)
+        driver.in_service()  # back on the welcome screen, should the check have shown "out of service"
 
     driver.start = start
     driver.expected_faults = 0
