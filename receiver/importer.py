@@ -18,7 +18,7 @@ from receiver.intake import Intake
 class ImportResult:
     packet_id: str
     outcome: str
-    """"stored", "duplicate", or the refusal's error code."""
+    """"stored", "duplicate", "unreadable" (the file could not be read), or the refusal's error code."""
     detail: str = ""
 
 
@@ -28,6 +28,9 @@ def import_directory(directory: Path, intake: Intake) -> list[ImportResult]:
         packet_id = path.stem
         try:
             accepted = intake.accept(packet_id, path.read_bytes(), via="import")
+        except OSError as error:  # a folder named X.p7m, an unreadable file: the others are still imported
+            results.append(ImportResult(packet_id, "unreadable", f"{path.name}: {error.strerror}"))
+            continue
         except PacketError as error:
             results.append(ImportResult(packet_id, error.code, str(error)))
             continue

@@ -1,6 +1,7 @@
 """Logging, set up once per process: a console for people, a rotating file for the record.
 
-The console shows INFO and above (WARNING and above with ``quiet``).  The file keeps DEBUG,
+The console shows INFO and above (WARNING and above with ``quiet``), one line per record: a
+traceback goes to the file only, since no traceback reaches a person (ARCHITECTURE rule 9).  The file keeps DEBUG,
 including device traffic: drivers log each packet / USB transfer on ``<module>.traffic`` loggers,
 so a technician can read what went over the wire when a field problem is reported, and the
 ``[logging] traffic = false`` setting can silence exactly those loggers.
@@ -27,6 +28,14 @@ class _TrafficFilter(logging.Filter):
         return not (record.name.endswith(".traffic") or ".traffic." in record.name)
 
 
+class _ConsoleFormatter(logging.Formatter):
+    """One line per record: the record without its traceback or stack (the file keeps them)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        plain = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        return super().format(plain)
+
+
 def setup_logging(config: StationConfig, *, quiet: bool = False) -> Path | None:
     """Install the console and file handlers on the root logger; return the log file's path.
 
@@ -42,7 +51,7 @@ def setup_logging(config: StationConfig, *, quiet: bool = False) -> Path | None:
 
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING if quiet else getattr(logging, config.log_level))
-    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console.setFormatter(_ConsoleFormatter("%(levelname)s %(name)s: %(message)s"))
     console.addFilter(_TrafficFilter())
     _install(root, console)
 

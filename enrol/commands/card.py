@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from capture.document.identity import IdentityDocument
 from capture.document.mrz import MrzError, MrzInformation
@@ -23,8 +22,9 @@ from capture.document.reader import ReadOptions, cccd_access, read_identity_docu
 from crypto.csca import CscaStore
 from drivers.device import DeviceKind
 from drivers.errors import Cancelled, ExplainedError
-from drivers.smartcard.base import CardReader
+from drivers.smartcard.base import SHORT_MAX_LE, CardReader
 from drivers.smartcard.models import create_reader
+from enrol.arguments import existing_folder, integer_in, seconds
 from enrol.commands import EXIT_DEVICE, EXIT_OK, EXIT_USAGE, report_failure
 from kiosk.i18n import _
 from station.config import ConfigError, StationConfig
@@ -38,11 +38,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     command.add_argument("--id", dest="personal_id", metavar="ID", help=_("12-digit personal ID number (CCCD)"))
     command.add_argument("--birth", metavar="YYMMDD", help=_("date of birth"))
     command.add_argument("--expiry", metavar="YYMMDD", help=_("date of expiry"))
-    command.add_argument("--trust", type=Path, metavar="DIR", help=_("folder of CSCA certificates / master lists"))
-    command.add_argument("--chunk", type=lambda text: int(text, 0), default=0xDF,
-                         help=_("bytes per READ BINARY (default 0xDF)"))
+    command.add_argument("--trust", type=existing_folder, metavar="DIR",
+                         help=_("folder of CSCA certificates / master lists"))
+    command.add_argument("--chunk", type=integer_in(1, SHORT_MAX_LE), default=0xDF,
+                         help=_("bytes per READ BINARY, 1 to 256 (default 0xDF)"))
     command.add_argument("--extended", action="store_true", help=_("read whole files with extended-length APDUs"))
-    command.add_argument("--timeout", type=float, default=30.0, help=_("seconds to wait for a card"))
+    command.add_argument("--timeout", type=seconds, default=30.0, help=_("seconds to wait for a card"))
     command.add_argument("--json", action="store_true", help=_("print JSON"))
     command.set_defaults(handler=_read_card, quiet=lambda args: args.json)
 
@@ -51,16 +52,16 @@ def _access(args: argparse.Namespace, simulated_citizen: object | None) -> list[
     if args.mrz_info:
         parts = args.mrz_info.split(":")
         if len(parts) != 3:
-            raise MrzError("--mrz-info must be DOCUMENT:BIRTH:EXPIRY")
+            raise MrzError(_("--mrz-info must be DOCUMENT:BIRTH:EXPIRY"))
         return [MrzInformation(*parts)]
     if args.personal_id or args.birth or args.expiry:
         if not (args.personal_id and args.birth and args.expiry):
-            raise MrzError("--id, --birth and --expiry go together")
+            raise MrzError(_("--id, --birth and --expiry go together"))
         return cccd_access(args.personal_id, args.birth, args.expiry)
     if simulated_citizen is not None:
         c = simulated_citizen
         return cccd_access(c.personal_id, c.birth_date.strftime("%y%m%d"), c.expiry_date.strftime("%y%m%d"))
-    raise MrzError("give --mrz-info, or --id with --birth and --expiry")
+    raise MrzError(_("give --mrz-info, or --id with --birth and --expiry"))
 
 
 def _read_card(args: argparse.Namespace, config: StationConfig) -> int:

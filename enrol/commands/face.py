@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from capture.face.autocapture import NoPortrait, capture_portrait
 from capture.face.checks import Analysis, FaceAnalyser
 from drivers.camera.models import create_camera
 from drivers.device import DeviceKind
 from drivers.errors import Cancelled, DeviceError
+from enrol.arguments import output_file, seconds
 from enrol.commands import EXIT_DEVICE, EXIT_OK, report_failure
 from kiosk.i18n import _
 from station.bringup import bring_up
@@ -30,9 +30,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     capture.add_argument("--sim", action="store_true", help=_("use the simulated station's camera"))
     capture.add_argument("--scene", default="good",
                          help=_("simulated scene (with --sim): good, far, tilted, dark, two_faces, ..."))
-    capture.add_argument("--out", type=Path, required=True, metavar="FILE.jpg",
+    capture.add_argument("--out", type=output_file(".jpg", ".jpeg"), required=True, metavar="FILE.jpg",
                          help=_("where to write the token image"))
-    capture.add_argument("--timeout", type=float, default=30.0, help=_("seconds to wait for a portrait"))
+    capture.add_argument("--timeout", type=seconds, default=30.0, help=_("seconds to wait for a portrait"))
     capture.set_defaults(handler=_capture_face)
 
 
@@ -58,17 +58,14 @@ def _capture_face(args: argparse.Namespace, config: StationConfig) -> int:
             with create_camera(device_config.model, device_config.settings) as camera:
                 sample = capture_portrait(camera, FaceAnalyser(config.face), timeout=args.timeout, on_analysis=show)
     except NoPortrait as error:
-        print(_("No portrait: {error}. Last guidance: {guidance}").format(error=error, guidance=_(error.guidance)),
+        guidance = _(error.guidance) if error.guidance else "-"  # _("") would be the catalogue's header
+        print(_("No portrait: {error}. Last guidance: {guidance}").format(error=error, guidance=guidance),
               file=sys.stderr)
         return EXIT_DEVICE
     except (DeviceError, Cancelled) as error:
         report_failure(_("Capture failed: {error}"), error)
         return EXIT_DEVICE
-    try:
-        args.out.write_bytes(sample.token_jpeg)
-    except OSError as error:
-        print(_("Cannot write {path}: {error}").format(path=args.out, error=error), file=sys.stderr)
-        return EXIT_DEVICE
+    args.out.write_bytes(sample.token_jpeg)
     for check in sample.checks:
         verdict = {True: "✔", False: "✘", None: "?"}[check.passed]
         value = "-" if check.value is None else f"{check.value:.3g}"

@@ -10,16 +10,20 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drivers.device import DeviceKind
 from drivers.errors import Cancelled, DeviceError
 from drivers.fingerprint.base import FingerImage
 from drivers.fingerprint.models import create_scanner
+from enrol.arguments import existing_folder, output_file, seconds
 from enrol.commands import EXIT_DEVICE, EXIT_OK, report_failure
 from kiosk.i18n import _
 from station.bringup import bring_up
 from station.config import ConfigError, StationConfig
+
+if TYPE_CHECKING:
+    from hardware_sim.usb_replay import ReplayBackend
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -28,10 +32,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         help=_("capture one fingerprint image to a PNG file (for test fingers and recorded field problems)"),
     )
     source = capture.add_mutually_exclusive_group()
-    source.add_argument("--replay", type=Path, metavar="DIR", help=_("replay a umockdev USB recording"))
+    source.add_argument("--replay", type=_recording, metavar="DIR", help=_("replay a umockdev USB recording"))
     source.add_argument("--sim", action="store_true", help=_("use the simulated station with a synthetic finger"))
-    capture.add_argument("--out", type=Path, required=True, metavar="FILE.png", help=_("where to write the image"))
-    capture.add_argument("--timeout", type=float, default=30.0, help=_("seconds to wait for a finger"))
+    capture.add_argument("--out", type=output_file(".png"), required=True, metavar="FILE.png",
+                         help=_("where to write the image"))
+    capture.add_argument("--timeout", type=seconds, default=30.0, help=_("seconds to wait for a finger"))
     capture.set_defaults(handler=_capture_finger)
 
 
@@ -60,12 +65,24 @@ def _capture_finger(args: argparse.Namespace, config: StationConfig) -> int:
     return EXIT_OK
 
 
-def _capture_from_replay(directory: Path, timeout: float) -> FingerImage:
-    """Run the NB-1010 driver against a recording: the traffic must match byte for byte."""
-    from drivers.fingerprint import nb1010
+def _recording(text: str) -> ReplayBackend:
+    """``--replay``'s folder, loaded while the command line is read: a folder that is not a umockdev
+    recording is the option's fault, said before any driver runs."""
     from hardware_sim.usb_replay import ReplayBackend
 
-    backend = ReplayBackend.from_directory(directory)
+    folder = existing_folder(text)
+    try:
+        return ReplayBackend.from_directory(folder)
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"{error.filename}: {error.strerror}") from None
+    except ValueError as error:  # no or several *.ioctl files, a line umockdev does not write
+        raise argparse.ArgumentTypeError(_("not a umockdev recording: {error}").format(error=error)) from None
+
+
+def _capture_from_replay(backend: ReplayBackend, timeout: float) -> FingerImage:
+    """Run the NB-1010 driver against a recording: the traffic must match byte for byte."""
+    from drivers.fingerprint import nb1010
+
     with nb1010.NB1010Scanner(nb1010.find(backend=backend)) as scanner:
         scanner.wait_for_finger(timeout)
         image = scanner.capture()

@@ -20,6 +20,7 @@ from crypto.keys import (
 )
 from crypto.pki import StationSubject, check_issued_certificate, make_csr
 from crypto.trust import TrustStore
+from enrol.arguments import existing_file
 from enrol.commands import EXIT_DEVICE, EXIT_OK, EXIT_USAGE
 from kiosk.i18n import _
 from station.config import KeysConfig, StationConfig
@@ -35,7 +36,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     init.add_argument("--force", action="store_true", help=_("replace an existing key file"))
     init.set_defaults(handler=_init)
     install = actions.add_parser("install", help=_("install the certificate issued for the station key"))
-    install.add_argument("certificate", type=Path, metavar="CERT")
+    install.add_argument("certificate", type=existing_file, metavar="CERT")
     install.set_defaults(handler=_install)
 
 

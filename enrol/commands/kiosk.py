@@ -20,7 +20,6 @@ import shutil
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from enrol.commands import EXIT_DEVICE, EXIT_OK
@@ -40,8 +39,6 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     kiosk.add_argument("--sim", action="store_true",
                        help=_("simulated station with a demo citizen, and a local receiver for the packets"))
     kiosk.add_argument("--fullscreen", action="store_true", help=_("fill the screen (a real kiosk)"))
-    kiosk.add_argument("--config", type=Path, default=argparse.SUPPRESS,
-                       help=_("configuration file (TOML); none = simulated station"))
     kiosk.add_argument("--citizen", type=int, default=1, help=_("which synthetic citizen's card (with --sim)"))
     kiosk.add_argument("--scanner", choices=("nb1010", "r30x"), default="nb1010",
                        help=_("simulated fingerprint scanner (with --sim)"))

@@ -7,7 +7,9 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-    """No station configuration of this machine leaks in; data and logs go to the test's folder."""
+    """No station configuration or locale of this machine leaks in; data and logs go to the test's folder."""
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.delenv("ENROL_CONFIG", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr("station.config.SYSTEM_CONFIG", tmp_path / "absent.toml")
