@@ -24,6 +24,7 @@ import enum
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -171,6 +172,9 @@ class EnrolmentSession:
         self.face: FaceSample | None = None
         self.fingers = TenPrintSession(self.policy.tenprint, listener=self._finger_event)
         self.receipt: ReceiptSlip | None = None
+        self.packet_id = uuid.uuid4()
+        """This citizen's one packet id: every attempt to seal (a retry after a full disk, the officer's
+        retry) uses it, so the outbox never holds two packets of one enrolment."""
         self.fault: DeviceError | None = None
         self.officer = ""
         """Who unlocked the officer's actions for this enrolment (empty: nobody yet)."""
@@ -341,6 +345,7 @@ class EnrolmentSession:
         return EnrolmentRecord(
             station_id=self.policy.station_id,
             operator_id=self.policy.operator_id,
+            packet_id=self.packet_id,
             demographics=dict(self.values),
             changed_from_chip=self.changed_from_chip,
             document=self.document,

@@ -54,7 +54,7 @@ from station.diagnostics import DeviceReport, diagnose, diagnose_configured
 from station.identity import StationIdentity, load_identity
 from station.logs import LOG_FILE_NAME
 from station.outbox.sealing import seal_record
-from station.outbox.store import Outbox, OutboxStatus, PacketState
+from station.outbox.store import Outbox, OutboxStatus
 from station.outbox.uploader import Uploader, make_client
 from station.pin import PinCheck, PinGuard
 from station.removable import DriveFull, RemovableDrive, export_folder, find_removable_drives, writing_to
@@ -63,8 +63,6 @@ log = logging.getLogger(__name__)
 
 SIMULATED_DRIVE = "usb"
 """The simulated station's USB drive: this folder of its data directory."""
-NOT_CONFIRMED = (PacketState.SEALED, PacketState.UPLOADING, PacketState.REFUSED)
-"""The packets :meth:`Outbox.export` copies: every one the registry has not acknowledged."""
 FILE_SLACK_BYTES = 128 * 1024
 """Room a copied file may take beyond its size: its last cluster (exFAT's usual 128 KiB) and its entry."""
 
@@ -290,7 +288,7 @@ class StationServices:
         refused before anything is copied; any failed write raises the
         :class:`station.removable.DriveError` that says what happened, and the outbox loses nothing.
         """
-        waiting = self.outbox.list(*NOT_CONFIRMED)
+        waiting = self.outbox.exportable()
         if not waiting:
             return DriveExport(drive, None, [])
         needed = sum(row.size + FILE_SLACK_BYTES for row in waiting)

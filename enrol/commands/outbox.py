@@ -1,8 +1,16 @@
-"""``enrol outbox status | retry | export DIR | receipts DIR | upload``: the queue of sealed packets."""
+"""``enrol outbox status | retry | export DIR | receipts DIR | upload``: the queue of sealed packets.
+
+Exit statuses a script can act on: ``upload`` fails (1) while any packet is still pending, whatever
+the reason (waiting, being sent, refused, quarantined); ``receipts`` fails when there is no receipt to
+read; every command fails with a message, not a traceback, when the outbox database cannot be opened,
+and ``export`` then still copies the packets from their files.  A corrupt database is rebuilt from
+the files when the outbox opens (:mod:`station.outbox.store`), so the commands simply work.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -15,10 +23,10 @@ from enrol.commands import EXIT_DEVICE, EXIT_OK
 from kiosk.i18n import _
 from station.config import StationConfig
 from station.identity import load_identity
-from station.outbox.receipts import ReceiptOutcome, import_receipts
-from station.outbox.store import OutboxError, PacketState
-from station.outbox.uploader import Outcome
-from station.services import make_uploader, open_outbox
+from station.outbox.receipts import RECEIPT_SUFFIX, ReceiptOutcome, import_receipts
+from station.outbox.store import NOT_CONFIRMED, PACKETS_FOLDER, Outbox, OutboxError, PacketState, export_packet_files
+from station.outbox.uploader import Outcome, Uploader
+from station.services import make_uploader, open_outbox, outbox_dir
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -41,15 +49,28 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     upload.set_defaults(handler=_upload)
 
 
+def _open(config: StationConfig) -> Outbox | None:
+    """The outbox, or None once the person has been told why it cannot be opened."""
+    try:
+        return open_outbox(config)
+    except OutboxError as error:
+        print(_("The outbox cannot be opened: {error}").format(error=error), file=sys.stderr)
+        print("  " + _("Its packets are safe: `enrol outbox export DIR` copies them from their files alone."),
+              file=sys.stderr)
+        return None
+
+
 def _status(args: argparse.Namespace, config: StationConfig) -> int:
-    outbox = open_outbox(config)
+    outbox = _open(config)
+    if outbox is None:
+        return EXIT_DEVICE
     status = outbox.status()
     if args.json:
         print(json.dumps({
             "counts": {str(state): count for state, count in status.counts.items()},
             "oldest_pending": status.oldest_pending.isoformat() if status.oldest_pending else None,
             "free_bytes": status.free_bytes, "min_free_bytes": status.min_free_bytes,
-            "errors": status.last_errors,
+            "errors": status.last_errors, "quarantined": status.quarantined,
         }, indent=2))
         return EXIT_OK
     for state in PacketState:
@@ -59,19 +80,34 @@ def _status(args: argparse.Namespace, config: StationConfig) -> int:
     print(_("Free disk space: {free} MiB (enrolment stops below {floor} MiB)").format(
         free=status.free_bytes // 2**20, floor=status.min_free_bytes // 2**20))
     for packet_id, error in status.last_errors.items():
-        print(f"  {packet_id}: {error}")
+        if packet_id not in status.quarantined:
+            print(f"  {packet_id}: {error}")
+    if status.quarantined:
+        print(_("Quarantined: their files cannot be read. Restore each file into {path}, then run "
+                "`enrol outbox retry`:").format(path=outbox.packets))
+        for packet_id, error in status.quarantined.items():
+            print(f"  {packet_id}: {error}")
     return EXIT_OK
 
 
 def _retry(_args: argparse.Namespace, config: StationConfig) -> int:
-    count = open_outbox(config).retry()
-    print(_("{count} packet(s) will be tried again now.").format(count=count))
+    outbox = _open(config)
+    if outbox is None:
+        return EXIT_DEVICE
+    print(_("{count} packet(s) will be tried again now.").format(count=outbox.retry()))
     return EXIT_OK
 
 
 def _export(args: argparse.Namespace, config: StationConfig) -> int:
+    """From the outbox, or, when its database cannot be opened, from the packet files alone."""
     try:
-        exported = open_outbox(config).export(args.directory)
+        copy = open_outbox(config).export
+    except (OutboxError, OSError) as error:
+        print(_("The outbox database cannot be used ({error}); copying every packet without a stored receipt "
+                "from the packet files.").format(error=error), file=sys.stderr)
+        copy = functools.partial(export_packet_files, outbox_dir(config) / PACKETS_FOLDER)
+    try:
+        exported = copy(args.directory)
     except OSError as error:
         print(_("Export failed: {error}").format(error=error), file=sys.stderr)
         return EXIT_DEVICE
@@ -81,12 +117,22 @@ def _export(args: argparse.Namespace, config: StationConfig) -> int:
 
 
 def _receipts(args: argparse.Namespace, config: StationConfig) -> int:
+    if not args.directory.is_dir():
+        print(_("There is no folder {path}: nothing acknowledged.").format(path=args.directory), file=sys.stderr)
+        return EXIT_DEVICE
+    if not any(args.directory.glob(f"*{RECEIPT_SUFFIX}")):
+        print(_("No receipts (*{suffix}) in {path}: nothing acknowledged.").format(
+            suffix=RECEIPT_SUFFIX, path=args.directory), file=sys.stderr)
+        return EXIT_DEVICE
     try:
         identity = load_identity(config)
     except (CryptoError, OSError) as error:
         print(_("Cannot check receipts: {error}").format(error=error), file=sys.stderr)
         return EXIT_DEVICE
-    results = import_receipts(args.directory, open_outbox(config), identity.receipt_trust)
+    outbox = _open(config)
+    if outbox is None:
+        return EXIT_DEVICE
+    results = import_receipts(args.directory, outbox, identity.receipt_trust)
     counts = Counter(result.outcome for result in results)
     for result in results:
         if result.outcome is ReceiptOutcome.REJECTED:
@@ -101,22 +147,35 @@ def _receipts(args: argparse.Namespace, config: StationConfig) -> int:
 
 
 def _upload(args: argparse.Namespace, config: StationConfig) -> int:
-    outbox = open_outbox(config)
+    """Exits 0 only when nothing is left pending, so that a script knows the station is empty."""
+    outbox = _open(config)
+    if outbox is None:
+        return EXIT_DEVICE
     try:
         uploader = make_uploader(config, outbox)
+        totals = _upload_until(uploader, outbox, until_empty=args.until_empty)
     except (CryptoError, OutboxError, OSError) as error:
         print(_("Cannot upload: {error}").format(error=error), file=sys.stderr)
         return EXIT_DEVICE
+    print(_("{ok} acknowledged, {retry} to retry, {refused} refused, {quarantined} quarantined").format(
+        ok=totals[Outcome.ACKNOWLEDGED], retry=totals[Outcome.RETRY] + totals[Outcome.UNREACHABLE],
+        refused=totals[Outcome.REFUSED], quarantined=totals[Outcome.QUARANTINED]))
+    pending = len(outbox.list(*NOT_CONFIRMED))
+    if pending:
+        print(_("{count} packet(s) still pending (waiting, being sent, refused or quarantined); see "
+                "`enrol outbox status`.").format(count=pending), file=sys.stderr)
+        return EXIT_DEVICE
+    return EXIT_OK
+
+
+def _upload_until(uploader: Uploader, outbox: Outbox, *, until_empty: bool) -> dict[Outcome, int]:
+    """One cycle, or, ``until_empty``, cycles (with back-off) until no packet is left to send (refused and
+    quarantined ones wait for an officer's retry); how the attempts ended."""
     totals = {outcome: 0 for outcome in Outcome}
     while True:
         for outcome, count in uploader.upload_due().items():
             totals[outcome] += count
-        pending = outbox.list(PacketState.SEALED, PacketState.UPLOADING)
-        if not args.until_empty or not pending:
-            break
+        if not until_empty or not outbox.list(PacketState.SEALED, PacketState.UPLOADING):
+            return totals
         due = outbox.next_attempt_time()
         time.sleep(0.05 if due is None else max(0.05, min(5.0, (due - datetime.now(UTC)).total_seconds())))
-    print(_("{ok} acknowledged, {retry} to retry, {refused} refused").format(
-        ok=totals[Outcome.ACKNOWLEDGED], retry=totals[Outcome.RETRY] + totals[Outcome.UNREACHABLE],
-        refused=totals[Outcome.REFUSED]))
-    return EXIT_OK if not outbox.list(PacketState.REFUSED) else EXIT_DEVICE

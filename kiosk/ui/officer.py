@@ -23,7 +23,7 @@ from kiosk.ui.drive_choice import DriveChooser, drive_name
 from kiosk.ui.widgets import KioskScreen
 from station.outbox.store import OutboxStatus, PacketState
 from station.removable import DriveError, RemovableDrive
-from station.services import DriveExport
+from station.services import DriveExport, enrolment_number
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ class OfficerScreen(KioskScreen):
             _("Received by the registry: {count}").format(count=received),
             _("Refused by the registry: {count}").format(count=counts[PacketState.REFUSED]),
         ]
+        if counts[PacketState.QUARANTINED]:
+            lines.append(_("Cannot be read, set aside (call the technician): {count}").format(
+                count=counts[PacketState.QUARANTINED]))
+            lines.extend(f"  {enrolment_number(packet_id)}: {error}" for packet_id, error in status.quarantined.items())
         if status.oldest_pending is not None:
             lines.append(_("Oldest waiting: {age}").format(age=_age(datetime.now(UTC) - status.oldest_pending)))
         lines.append(_("Free space on the station: {free} MB (enrolment stops below {floor} MB)").format(

@@ -3,11 +3,33 @@
 Order of writes, so that a crash at any point loses nothing and duplicates nothing:
 
 1. the sealed packet file is written atomically (:mod:`crypto.durable`);
-2. then its row is inserted (state ``sealed``).
+2. then its row is inserted (state ``sealed``), in the same ``BEGIN IMMEDIATE`` transaction that
+   first checked that no row has this packet id.
 
 A crash between 1 and 2 leaves a file without a row: :meth:`Outbox.recover` (run at every start)
-adds the row.  A packet becomes ``acknowledged`` only in the same transaction that stores its
-verified receipt.
+adds the row.  A *failure* between 1 and 2 (the disk fills, the database cannot grow) is different:
+the caller is still there, holding the record, and will seal again under the same packet id (the
+kiosk session fixes the id once per citizen), so :meth:`Outbox.add` deletes the file it has just
+written and raises :class:`PacketNotSaved`.  We chose deleting over keeping: a kept file would be a
+packet the citizen was told had *not* been saved, and the one that the retry writes replaces it
+anyway; deleting leaves exactly one way for a packet to exist (file and row together), and a retry
+under the same id finds nothing in its way.  The same packet id added twice is idempotent for the
+same bytes and :class:`DuplicatePacket` for other bytes: never two packets, never a packet replaced.
+
+A packet becomes ``acknowledged`` only once its verified receipt is stored: first as the file
+``<id>.receipt`` beside the packet (atomically), then in its row.  The files are the truth the
+database can be rebuilt from: a crash between the two, or a lost database, leaves a receipt file,
+and recovery acknowledges every packet that has one.  Purging deletes the packet file and keeps its
+receipt file, the registry's proof that it has the enrolment.
+
+A database that SQLite reports corrupt when it is opened (``SQLITE_CORRUPT``, ``SQLITE_NOTADB``,
+or a failed ``PRAGMA quick_check``) is moved aside as ``outbox.sqlite.corrupt-<time>`` (kept for
+the technician) and rebuilt from the files, logged as critical: packets become ``sealed`` (or
+``acknowledged`` with a receipt) and are sent again, which the receiver's idempotent ``PUT``
+answers with the receipt it already has.  What a rebuild loses is history only: attempts, errors,
+refusals (refused packets are tried once more), and the rows of purged packets.  A database that
+cannot be opened at all (permissions, a locked or missing disk) is :class:`DatabaseUnavailable`,
+never moved: :func:`export_packet_files` still copies every packet from the files alone.
 
 States (:data:`TRANSITIONS` is the whole list of allowed moves; each move is one guarded ``UPDATE``
 whose ``WHERE`` names the expected state, so it is atomic across processes, and a packet in any
@@ -41,16 +63,21 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from crypto.durable import is_temporary, write_atomically
+from crypto.durable import fsync_directory, is_temporary, write_atomically
 from drivers.errors import N_, ExplainedError
 
 log = logging.getLogger(__name__)
 
 PACKET_SUFFIX = ".p7m"
+STORED_RECEIPT_SUFFIX = ".receipt"
+"""The verified receipt kept beside its packet (``<id>.receipt``), so that acknowledgements survive the database."""
+DATABASE_NAME = "outbox.sqlite"
+PACKETS_FOLDER = "packets"
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 SEAL_HEADROOM_BYTES = 32 * 1024 * 1024
 """Room one more sealed packet may need (the largest packets are ~10 MB) on top of the free-space floor."""
 
@@ -95,6 +122,20 @@ class DiskSpaceLow(OutboxError):
                        "directory's disk; acknowledged packets are purged after the retention period.")
 
 
+class PacketNotSaved(OutboxError):
+    """The packet could not be saved (the disk filled, the database could not grow): nothing of it is
+    kept, and sealing again under the same packet id is safe."""
+
+
+class DuplicatePacket(OutboxError):
+    """A packet with this id is already kept, with other bytes: it is neither replaced nor doubled."""
+
+
+class DatabaseUnavailable(OutboxError):
+    """The outbox database cannot be opened (not corruption: permissions, a lock, a missing disk).
+    The packet files are untouched; :func:`export_packet_files` still copies them."""
+
+
 class WrongState(OutboxError):
     """A packet is not in a state the wanted move starts from (or is held by another uploader): nothing changed."""
 
@@ -129,6 +170,8 @@ class OutboxStatus:
     min_free_bytes: int
     last_errors: dict[str, str]
     """packet id → last error, for packets not yet acknowledged."""
+    quarantined: dict[str, str] = field(default_factory=dict)
+    """packet id → why its file could not be read, for the packets set aside (a subset of ``last_errors``)."""
 
 
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -153,10 +196,31 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 """Schema version N is reached by running ``_MIGRATIONS[N - 1]``; append, never edit, a migration."""
 SCHEMA_VERSION = len(_MIGRATIONS)
+NOT_CONFIRMED = (PacketState.SEALED, PacketState.UPLOADING, PacketState.REFUSED, PacketState.QUARANTINED)
+"""The states of a packet the registry has not acknowledged: what is still pending, and what an export copies."""
 
 
 def _free_bytes(directory: Path) -> int:
     return shutil.disk_usage(directory).free
+
+
+class _Corrupt(Exception):
+    """SQLite says the database file is corrupt (inside :class:`Outbox` only: it is then rebuilt)."""
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename a corrupt database, with its WAL and shared-memory files, to ``<name>.corrupt-<UTC time>``
+    (SQLite finds the WAL of the renamed copy by the same suffixes, should the technician open it)."""
+    aside = path.with_name(f"{path.name}.corrupt-{_now():%Y%m%dT%H%M%S%fZ}")
+    try:
+        for suffix in ("-wal", "-shm", ""):
+            companion = path.with_name(path.name + suffix)
+            if companion.exists():
+                companion.rename(aside.with_name(aside.name + suffix))
+        fsync_directory(path.parent)
+    except OSError as error:
+        raise DatabaseUnavailable(f"{path} is corrupt and cannot be moved aside: {error}") from error
+    return aside
 
 
 class Outbox:
@@ -166,22 +230,55 @@ class Outbox:
                  retention: timedelta = timedelta(days=30),
                  free_bytes: Callable[[Path], int] = _free_bytes) -> None:
         self.directory = directory
-        self.packets = directory / "packets"
+        self.packets = directory / PACKETS_FOLDER
         self.packets.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.min_free_bytes = min_free_bytes
         self.retention = retention
         self._free_bytes = free_bytes
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(directory / "outbox.sqlite", isolation_level=None, check_same_thread=False,
-                                   timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._migrate()
+        self._db = self._open_database()
         self.recover()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _open_database(self) -> sqlite3.Connection:
+        """The database, checked and migrated; a corrupt one is set aside and a new one made (the rows
+        then come back from the files in :meth:`recover`)."""
+        path = self.directory / DATABASE_NAME
+        try:
+            return self._connect(path)
+        except _Corrupt as corrupt:
+            aside = _set_aside(path)
+            log.critical("OUTBOX DATABASE CORRUPT (%s): moved aside to %s; rebuilding it from the packet "
+                         "files in %s", corrupt, aside.name, self.packets)
+        return self._connect(path)
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        """Open, check (``PRAGMA quick_check``) and migrate the database at ``path``; raise :class:`_Corrupt`
+        when SQLite finds it corrupt and :class:`DatabaseUnavailable` when it cannot open it at all."""
+        try:
+            database = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        except sqlite3.Error as error:
+            raise DatabaseUnavailable(f"cannot open {path}: {error}") from error
+        try:
+            database.execute("PRAGMA journal_mode=WAL")
+            database.execute("PRAGMA synchronous=FULL")
+            problems = [row[0] for row in database.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise _Corrupt("; ".join(problems[:3]))
+            self._db = database
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            database.close()
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF in _CORRUPT_CODES:  # extended codes keep the primary
+                raise _Corrupt(str(error)) from error
+            raise DatabaseUnavailable(f"cannot open {path}: {error}") from error
+        except _Corrupt:
+            database.close()
+            raise
+        return database
 
     def _migrate(self) -> None:
         """Bring the database to :data:`SCHEMA_VERSION`, each version in its own transaction, so that a
@@ -204,10 +301,11 @@ class Outbox:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite rolls back by itself after some errors (SQLITE_FULL, SQLITE_IOERR)
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     # -- taking packets -------------------------------------------------------------------
 
@@ -219,26 +317,43 @@ class Outbox:
                                f"{needed // 2**20} MiB above the {self.min_free_bytes // 2**20} MiB floor")
 
     def add(self, packet_id: str, sealed: bytes) -> PacketRow:
-        """Keep a sealed packet durably (file, then row).  Raises :class:`OutboxError` if it cannot."""
+        """Keep a sealed packet durably (file, then row, in one transaction; see the module docstring).
+
+        The same id again is idempotent for the same bytes and :class:`DuplicatePacket` for others.
+        Raises :class:`DiskSpaceLow` before writing anything, and :class:`PacketNotSaved` when the file
+        or the row cannot be written: the file is then removed, so a retry under the same id is safe."""
         packet_id = str(uuid.UUID(packet_id))
-        self.check_space(len(sealed))
-        path = self.path_of(packet_id)
-        try:
-            write_atomically(path, sealed)
-        except OSError as error:
-            raise OutboxError(f"cannot write {path.name}: {error.strerror}") from error
         digest = hashlib.sha256(sealed).hexdigest()
-        now = _now()
+        path = self.path_of(packet_id)
         with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO packets (packet_id, state, size, sha256, sealed_at, next_attempt_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (packet_id, PacketState.SEALED, len(sealed), digest, now.isoformat(), now.isoformat()))
+            try:
+                with self._transaction():
+                    existing = self.find(packet_id)
+                    if existing is not None:
+                        return _same_packet(existing, digest)
+                    self.check_space(len(sealed))
+                    write_atomically(path, sealed)
+                    self._insert(packet_id, len(sealed), digest, _now())
+            except OSError as error:
+                _discard(path)  # the rename may have happened before the directory's fsync failed
+                raise PacketNotSaved(f"cannot write {path.name}: {error.strerror}") from error
+            except sqlite3.Error as error:
+                _discard(path)
+                raise PacketNotSaved(f"cannot record packet {packet_id}: {error}") from error
         log.info("packet %s sealed (%d bytes) and queued", packet_id, len(sealed))
         return self.get(packet_id)
 
+    def _insert(self, packet_id: str, size: int, digest: str, sealed_at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO packets (packet_id, state, size, sha256, sealed_at, next_attempt_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (packet_id, PacketState.SEALED, size, digest, sealed_at.isoformat(), sealed_at.isoformat()))
+
     def path_of(self, packet_id: str) -> Path:
         return self.packets / f"{packet_id}{PACKET_SUFFIX}"
+
+    def receipt_path_of(self, packet_id: str) -> Path:
+        return self.packets / f"{packet_id}{STORED_RECEIPT_SUFFIX}"
 
     def read_sealed(self, packet_id: str) -> bytes:
         return self.path_of(packet_id).read_bytes()
@@ -252,18 +367,33 @@ class Outbox:
             for path in self.packets.iterdir():
                 if is_temporary(path):
                     path.unlink(missing_ok=True)
-                    continue
-                if path.suffix != PACKET_SUFFIX:
-                    continue
-                packet_id = path.stem
-                if self._row(packet_id) is None:
+                elif path.suffix == PACKET_SUFFIX and self.find(path.stem) is None:
                     data = path.read_bytes()
-                    now = _now().isoformat()
-                    self._db.execute(
-                        "INSERT INTO packets (packet_id, state, size, sha256, sealed_at, next_attempt_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (packet_id, PacketState.SEALED, len(data), hashlib.sha256(data).hexdigest(), now, now))
-                    log.warning("recovered packet %s whose row was lost in a crash", packet_id)
+                    sealed_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                    self._insert(path.stem, len(data), hashlib.sha256(data).hexdigest(), sealed_at)
+                    log.warning("recovered packet %s whose row was lost", path.stem)
+            self._acknowledge_from_receipt_files()
+            self._write_missing_receipt_files()
+
+    def _acknowledge_from_receipt_files(self) -> None:
+        """Every packet with a receipt file beside it is acknowledged (a crash came between the file
+        and the row, or the rows were rebuilt)."""
+        for path in self.packets.glob(f"*{STORED_RECEIPT_SUFFIX}"):
+            row = self.find(path.stem)
+            if row is not None and PacketState.ACKNOWLEDGED in TRANSITIONS[row.state]:
+                self._acknowledge_row(row.packet_id, path.read_bytes())
+                log.warning("packet %s acknowledged from its stored receipt", row.packet_id)
+
+    def _write_missing_receipt_files(self) -> None:
+        """Receipts kept only in rows (stored before receipt files existed) get their file, so that
+        they too survive the database and the files alone tell what is confirmed."""
+        rows = self._db.execute("SELECT packet_id FROM packets WHERE state IN (?, ?) AND receipt IS NOT NULL",
+                                (PacketState.ACKNOWLEDGED, PacketState.PURGED)).fetchall()
+        for (packet_id,) in rows:
+            path = self.receipt_path_of(packet_id)
+            receipt = None if path.exists() else self.receipt(packet_id)
+            if receipt:
+                write_atomically(path, receipt)
 
     # -- the uploader's side ---------------------------------------------------------------
 
@@ -298,12 +428,30 @@ class Outbox:
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def mark_acknowledged(self, packet_id: str, receipt: bytes) -> None:
-        """Store the (already verified) receipt and mark the packet acknowledged, in one statement.
+        """Store the (already verified) receipt and mark the packet acknowledged: the receipt file
+        first, then the row (a crash between the two is repaired by :meth:`recover`).
 
         From any state that :data:`TRANSITIONS` lets reach ``acknowledged``, whoever holds it: a
         verified receipt proves the registry stored these bytes.  A packet already acknowledged (or
         purged) keeps its first receipt and this call does nothing, without raising: a late duplicate
-        receipt (an upload and a USB stick, or a retried upload) is expected, and either is proof."""
+        receipt (an upload and a USB stick, or a retried upload) is expected, and either is proof.
+        Raises :class:`OutboxError` when the receipt file cannot be written (nothing changes)."""
+        state = self.get(packet_id).state
+        if state in (PacketState.ACKNOWLEDGED, PacketState.PURGED):
+            return
+        try:
+            write_atomically(self.receipt_path_of(packet_id), receipt)
+        except OSError as error:
+            raise OutboxError(f"cannot store the receipt of {packet_id}: {error.strerror}") from error
+        if self._acknowledge_row(packet_id, receipt):
+            log.info("packet %s acknowledged", packet_id)
+            return
+        state = self.get(packet_id).state
+        if state not in (PacketState.ACKNOWLEDGED, PacketState.PURGED):
+            raise WrongState(packet_id, state, "be acknowledged")
+
+    def _acknowledge_row(self, packet_id: str, receipt: bytes) -> bool:
+        """The row's half of :meth:`mark_acknowledged`: one guarded ``UPDATE``; whether it changed the row."""
         sources = [state for state, targets in TRANSITIONS.items() if PacketState.ACKNOWLEDGED in targets]
         marks = ", ".join("?" for _ in sources)
         with self._lock:
@@ -311,12 +459,7 @@ class Outbox:
                 "UPDATE packets SET state = ?, receipt = ?, acknowledged_at = ?, last_error = NULL, "
                 f"lease_holder = NULL, lease_until = NULL WHERE packet_id = ? AND state IN ({marks})",
                 (PacketState.ACKNOWLEDGED, receipt, _now().isoformat(), packet_id, *sources))
-        if cursor.rowcount:
-            log.info("packet %s acknowledged", packet_id)
-            return
-        state = self.get(packet_id).state
-        if state not in (PacketState.ACKNOWLEDGED, PacketState.PURGED):
-            raise WrongState(packet_id, state, "be acknowledged")
+        return bool(cursor.rowcount)
 
     def mark_failed(self, packet_id: str, holder: str, error: str, retry_at: datetime) -> None:
         """``holder``'s attempt failed: the packet is sealed again and due at ``retry_at``."""
@@ -368,22 +511,26 @@ class Outbox:
         return cursor.rowcount
 
     def export(self, destination: Path) -> list[str]:
-        """Copy every packet not yet acknowledged to ``destination`` (a USB stick), durably; returns the ids.
+        """Copy every packet not yet acknowledged to ``destination`` (a USB stick), durably, and note
+        when; returns the ids.  What is copied is chosen from the files (:func:`export_packet_files`),
+        the same way as when the database is lost.
 
         The packets stay in the outbox: an exported packet is acknowledged only by a receipt, whether
         the uploader later sends it itself (the receiver answers a duplicate with the same receipt)
         or not.
         """
-        destination.mkdir(parents=True, exist_ok=True)
-        exported = []
-        for row in self.list(PacketState.SEALED, PacketState.UPLOADING, PacketState.REFUSED):
-            write_atomically(destination / f"{row.packet_id}{PACKET_SUFFIX}", self.read_sealed(row.packet_id))
-            self._set(row.packet_id, "exported_at = ?", _now().isoformat())
-            exported.append(row.packet_id)
+        exported = export_packet_files(self.packets, destination)
+        for packet_id in exported:
+            self._set(packet_id, "exported_at = ?", _now().isoformat())
         return exported
 
+    def exportable(self) -> list[PacketRow]:
+        """The rows of the packets :meth:`export` would copy now (to size a drive before copying)."""
+        return [row for row in self.list(*NOT_CONFIRMED) if self.path_of(row.packet_id).exists()]
+
     def purge(self, now: datetime | None = None) -> int:
-        """Delete the files of packets acknowledged more than the retention period ago."""
+        """Delete the files of packets acknowledged more than the retention period ago; their receipt
+        files stay (the registry's proof that it has them)."""
         cutoff = ((now or _now()) - self.retention).isoformat()
         with self._lock:
             rows = self._db.execute("SELECT packet_id FROM packets WHERE state = ? AND acknowledged_at <= ?",
@@ -395,10 +542,15 @@ class Outbox:
         return len(rows)
 
     def get(self, packet_id: str) -> PacketRow:
-        row = self._row(packet_id)
+        row = self.find(packet_id)
         if row is None:
             raise KeyError(packet_id)
-        return _to_row(row)
+        return row
+
+    def find(self, packet_id: str) -> PacketRow | None:
+        """The packet's row, or None when the outbox has no packet with this id."""
+        row = self._row(packet_id)
+        return None if row is None else _to_row(row)
 
     def list(self, *states: PacketState) -> list[PacketRow]:
         with self._lock:
@@ -416,13 +568,13 @@ class Outbox:
             for state, count in self._db.execute("SELECT state, COUNT(*) FROM packets GROUP BY state"):
                 counts[PacketState(state)] = count
             oldest = self._db.execute("SELECT MIN(sealed_at) FROM packets WHERE state IN (?, ?, ?, ?)",
-                                      (PacketState.SEALED, PacketState.UPLOADING, PacketState.REFUSED,
-                                       PacketState.QUARANTINED)).fetchone()[0]
+                                      NOT_CONFIRMED).fetchone()[0]
             errors = dict(self._db.execute(
                 "SELECT packet_id, last_error FROM packets WHERE last_error IS NOT NULL AND state != ?",
                 (PacketState.ACKNOWLEDGED,)).fetchall())
+            quarantined = {row.packet_id: row.last_error or "" for row in self.list(PacketState.QUARANTINED)}
         return OutboxStatus(counts, datetime.fromisoformat(oldest) if oldest else None,
-                            self._free_bytes(self.directory), self.min_free_bytes, errors)
+                            self._free_bytes(self.directory), self.min_free_bytes, errors, quarantined)
 
     def _row(self, packet_id: str) -> tuple | None:
         with self._lock:
@@ -431,6 +583,46 @@ class Outbox:
     def _set(self, packet_id: str, assignments: str, *values: object) -> None:
         with self._lock:
             self._db.execute(f"UPDATE packets SET {assignments} WHERE packet_id = ?", (*values, packet_id))
+
+
+def export_packet_files(packets: Path, destination: Path) -> list[str]:
+    """Copy every packet file of ``packets`` that has no stored receipt beside it to ``destination``,
+    durably; returns the packet ids.  From the files alone, so that a lost database strands nothing
+    (receipt files are written before a packet is marked acknowledged, so none is missed).
+
+    A packet file that cannot be read is left out (and logged; the outbox quarantines it): only a
+    failure to write ``destination`` raises, so that a caller can blame the drive."""
+    destination.mkdir(parents=True, exist_ok=True)
+    exported = []
+    for path in sorted(packets.glob(f"*{PACKET_SUFFIX}")):
+        if path.with_suffix(STORED_RECEIPT_SUFFIX).exists():
+            continue
+        try:
+            sealed = path.read_bytes()
+        except OSError as error:
+            log.error("packet %s not exported: its file cannot be read: %s", path.stem, error)
+            continue
+        write_atomically(destination / path.name, sealed)
+        exported.append(path.stem)
+    return exported
+
+
+def _same_packet(existing: PacketRow, digest: str) -> PacketRow:
+    """Adding a packet id the outbox has: the same bytes are the same packet, other bytes an error."""
+    if existing.sha256 != digest:
+        raise DuplicatePacket(f"packet {existing.packet_id} is already kept ({existing.state}) with other bytes")
+    return existing
+
+
+def _discard(path: Path) -> None:
+    """Delete a packet file that :meth:`Outbox.add` wrote but could not record, durably, so that a crash
+    cannot bring it back for recovery to deliver.  If even that fails the file stays: the retry under
+    the same id replaces it, or, after a restart, recovery delivers it as the one packet of its citizen."""
+    try:
+        path.unlink(missing_ok=True)
+        fsync_directory(path.parent)
+    except OSError as error:
+        log.error("packet file %s, not recorded, could not be removed: %s", path.name, error)
 
 
 def _to_row(row: tuple) -> PacketRow:

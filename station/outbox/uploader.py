@@ -95,7 +95,8 @@ class Uploader:
         try:
             sealed = self.outbox.read_sealed(row.packet_id)
         except OSError as error:
-            self.outbox.mark_quarantined(row.packet_id, self.holder, f"unreadable: {error}")
+            # the reason alone (the path is always packets/<id>.p7m): the officer's screen shows it
+            self.outbox.mark_quarantined(row.packet_id, self.holder, f"unreadable: {error.strerror or error}")
             return Outcome.QUARANTINED
         digest = hashlib.sha256(sealed).digest()
         try:

@@ -107,3 +107,94 @@ def test_a_receipt_for_other_bytes_acknowledges_nothing(tmp_path, capsys, synthe
     assert "0 acknowledged, 0 already acknowledged, 1 not from this station, 2 rejected" in captured.out
     assert "is for packet" in captured.err
     assert {open_outbox(config).get(row.packet_id).state for row in (first, second)} == {"sealed"}
+
+
+# -- exit codes scripts can trust, and a lost database (issue 13) ---------------------------------------
+
+UNREACHABLE = '[outbox]\nreceiver_url = "https://127.0.0.1:9"\n'
+"""A receiver nobody listens at (the discard port): every upload is refused a connection at once."""
+
+
+def _one_sealed(tmp_path: Path, capsys, synthetic, extra: str = "") -> tuple[Path, str]:
+    """A simulated station's configuration with one sealed packet in its outbox; the packet id.  What
+    was printed meanwhile is dropped (logging through an earlier test's console reports its closed stream)."""
+    from station.config import load_config
+    from station.identity import load_identity
+    from station.outbox.sealing import seal_record
+    from station.services import open_outbox
+
+    config_path = _config(tmp_path, extra)
+    config = load_config(config_path)
+    outbox = open_outbox(config)
+    row = seal_record(synthetic.record(fingers=1), load_identity(config), outbox)
+    outbox.close()
+    capsys.readouterr()
+    return config_path, row.packet_id
+
+
+def _run(config_path: Path, *args: str) -> int:
+    return main(["--lang", "en", "--config", str(config_path), "outbox", *args])
+
+
+def test_upload_fails_while_packets_remain_pending_and_says_how_many(tmp_path, capsys, synthetic):
+    config_path, _packet_id = _one_sealed(tmp_path, capsys, synthetic, UNREACHABLE)
+    assert _run(config_path, "upload") == 1
+    captured = capsys.readouterr()
+    assert "0 acknowledged, 1 to retry" in captured.out and "1 packet(s) still pending" in captured.err
+
+
+def test_upload_of_an_empty_outbox_succeeds(tmp_path, capsys):
+    config_path = _config(tmp_path, UNREACHABLE)
+    assert _run(config_path, "upload") == 0
+    assert "still pending" not in capsys.readouterr().err
+
+
+def test_a_quarantined_packet_keeps_upload_failing_and_status_names_it(tmp_path, capsys, synthetic):
+    config_path, packet_id = _one_sealed(tmp_path, capsys, synthetic, UNREACHABLE)
+    packet = tmp_path / "data" / "outbox" / "packets" / f"{packet_id}.p7m"
+    packet.unlink()
+    assert _run(config_path, "upload") == 1
+    assert "1 quarantined" in capsys.readouterr().out
+    assert _run(config_path, "status") == 0
+    out = capsys.readouterr().out
+    assert "Quarantined: their files cannot be read" in out
+    assert f"{packet_id}: unreadable: No such file or directory" in out
+    assert _run(config_path, "status", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["quarantined"] == {packet_id: "unreadable: No such file or directory"}
+
+
+def test_receipts_of_a_missing_or_empty_folder_fail_and_say_so(tmp_path, capsys):
+    config_path = _config(tmp_path)
+    assert _run(config_path, "receipts", str(tmp_path / "no-such-stick")) == 1
+    assert "There is no folder" in capsys.readouterr().err
+    (tmp_path / "empty-stick").mkdir()
+    assert _run(config_path, "receipts", str(tmp_path / "empty-stick")) == 1
+    assert "No receipts (*.receipt.p7s)" in capsys.readouterr().err
+
+
+def test_status_upload_and_export_over_a_corrupt_database_work_from_the_rebuilt_one(tmp_path, capsys, synthetic):
+    config_path, packet_id = _one_sealed(tmp_path, capsys, synthetic, UNREACHABLE)
+    (tmp_path / "data" / "outbox" / "outbox.sqlite").write_bytes(b"scrambled by a power cut" * 300)
+    assert _run(config_path, "status", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["sealed"] == 1
+    assert _run(config_path, "upload") == 1
+    assert _run(config_path, "export", str(tmp_path / "usb")) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err and "1 packet(s) copied" in captured.out
+    assert (tmp_path / "usb" / f"{packet_id}.p7m").is_file()
+    assert len(list((tmp_path / "data" / "outbox").glob("outbox.sqlite.corrupt-*"))) == 1
+
+
+def test_a_database_that_cannot_be_opened_is_a_message_and_export_copies_from_the_files(tmp_path, capsys, synthetic):
+    config_path, packet_id = _one_sealed(tmp_path, capsys, synthetic, UNREACHABLE)
+    database = tmp_path / "data" / "outbox" / "outbox.sqlite"
+    database.unlink()
+    database.mkdir()
+    for command in ("status", "upload", "retry"):
+        assert _run(config_path, command) == 1
+        captured = capsys.readouterr()
+        assert "The outbox cannot be opened" in captured.err and "Traceback" not in captured.out + captured.err
+    assert _run(config_path, "export", str(tmp_path / "usb")) == 0
+    captured = capsys.readouterr()
+    assert "copying every packet without a stored receipt from the packet files" in captured.err
+    assert "1 packet(s) copied" in captured.out and (tmp_path / "usb" / f"{packet_id}.p7m").is_file()

@@ -239,6 +239,20 @@ def test_sealing_failure_keeps_everything_at_consent(session, services):
     assert session.authorise(True, "2468").enrolment_number == "NA-0001"
 
 
+def test_a_retried_seal_uses_the_same_packet_id_and_the_next_citizen_another(session, services):
+    """One citizen, one packet: the id is the session's, not the attempt's (issue 13)."""
+    _to(session, Step.CONSENT)
+    services.seal_error = OSError("No space left on device")
+    with pytest.raises(OSError):
+        session.authorise(True, "2468")
+    first_try = session.packet_id
+    services.seal_error = None
+    receipt = session.authorise(True, "2468")
+    assert receipt.packet_id == str(first_try) == str(services.sealed[0].packet_id)
+    session.finish()
+    assert session.packet_id != first_try
+
+
 def test_a_full_disk_refuses_a_new_enrolment_before_it_starts(session, services):
     services.disk_full = True
     with pytest.raises(OSError):
