@@ -128,7 +128,9 @@ def child(smoke: bool = False) -> int:
         app.session.finger_listeners.append(timed_citizen)
         drive = Drive(app, EventLoop)
 
-        # 2. memory with every device open
+        # 2. memory with every device open, once the kiosk's own check of its devices (started with it, in a
+        # worker) is over: the bench opening them meanwhile would make that check find them busy
+        drive.until(lambda: not app.watch.checking, 60)
         print(f"resident memory, app up and camera + scanner + card reader open: "
               f"{rss_with_devices_open(services, devices, drive):.0f} MiB")
 
@@ -163,7 +165,7 @@ def child(smoke: bool = False) -> int:
         face = counting = session_progress = None  # the screen is dropped at the wipe: hold nothing of it here
         app.countdown_s = 1.0
         app.finish()
-        drive.pump(0.3)
+        drive.until(lambda: app.root.current == "welcome", 30)
 
         # 4. one scripted enrolment through touches
         begun = time.monotonic()

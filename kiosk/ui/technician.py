@@ -6,6 +6,7 @@ the officer's screen (:mod:`kiosk.ui.drive_choice`)."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ class TechnicianScreen(KioskScreen):
 
     def on_kv_post(self, _base: Any) -> None:
         self.reports: list[DeviceReport] = []
+        self._live_test: threading.Event | None = None
         self.chooser = DriveChooser(self.app, self.ids.drives, self.ids.export, self._export_to, self._say)
 
     def on_pre_enter(self, *_args: Any) -> None:
@@ -40,6 +42,12 @@ class TechnicianScreen(KioskScreen):
         self.ids.test_image.texture = None
         self.run_self_tests()
         self.show_log()
+
+    def on_leave(self, *_args: Any) -> None:
+        """A live test still waiting (for a finger, up to 30 s) is cancelled: it holds its device, which the
+        device check that follows the technician's visit would find busy, and put the station out of service."""
+        if self._live_test is not None:
+            self._live_test.set()
 
     def clear(self) -> None:
         self.message = self.test_result = ""
@@ -71,8 +79,9 @@ class TechnicianScreen(KioskScreen):
         self.test_result = _("Testing...")
         self.ids.test_image.texture = None
         device = DeviceKind(kind)
-        self.app.jobs.start(f"test-{kind}", lambda cancel: self.app.services.test_capture(device, cancel),
-                            self._tested, self._job_failed)
+        self._live_test = self.app.jobs.start(f"test-{kind}",
+                                              lambda cancel: self.app.services.test_capture(device, cancel),
+                                              self._tested, self._job_failed)
 
     def _tested(self, result: LiveTestResult) -> None:
         self.test_result = f"{result.kind}: {result.quality}\n{result.detail}"

@@ -362,6 +362,11 @@ class Monkey:
     def _on_sorry(self) -> None:
         raise self._failure("the sorry screen: a fault was contained")
 
+    def _on_out_of_service(self) -> None:
+        """Out of service: a device the monkey left busy (a live test on the technician's screen) failed
+        the check; nobody can start, so the guide waits for the station to open again by itself."""
+        self.kiosk.until(lambda: self.app.root.current != "out_of_service", 60, "the station to open again")
+
     def _on_officer(self) -> None:
         self._tap_id("leave")
 

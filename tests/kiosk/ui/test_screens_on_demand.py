@@ -6,6 +6,7 @@ harms nothing."""
 from __future__ import annotations
 
 import gc
+import logging
 import weakref
 
 from .steps import OFFICER_PIN, TECHNICIAN_PIN, enter_pin, identify
@@ -43,7 +44,11 @@ def _side_screen(kiosk, name: str, pin: str):
     return kiosk.screen()
 
 
-def test_the_officer_and_technician_screens_go_when_left(kiosk):
+def test_the_officer_and_technician_screens_go_when_left(kiosk, caplog):
+    # A driver's DEBUG record of a probe that failed (an R30x module not at its default baud rate) holds
+    # the exception, whose traceback holds the technician's self-test job and through it its screen, for
+    # as long as pytest keeps the test's log: not kept here (in the kiosk, a log record is written and gone).
+    caplog.set_level(logging.INFO, logger="drivers")
     app = kiosk.app
     for name, pin in (("officer", OFFICER_PIN), ("technician", TECHNICIAN_PIN)):
         screen = _side_screen(kiosk, name, pin)
