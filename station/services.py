@@ -54,7 +54,7 @@ from station.diagnostics import DeviceReport, diagnose, diagnose_configured
 from station.identity import StationIdentity, load_identity
 from station.logs import LOG_FILE_NAME
 from station.outbox.sealing import seal_record
-from station.outbox.store import Outbox, OutboxStatus
+from station.outbox.store import Outbox, OutboxStatus, PacketRow
 from station.outbox.uploader import Uploader, make_client
 from station.pin import PinCheck, PinGuard
 from station.removable import DriveFull, RemovableDrive, export_folder, find_removable_drives, writing_to
@@ -172,6 +172,15 @@ class StationServices:
         if self.uploader is not None:
             self.uploader.notify()
         return ReceiptSlip(enrolment_number(row.packet_id), row.packet_id, record.station_id, record.created_at)
+
+    def hand_over(self, packet_id: str) -> None:
+        """The citizen sees the receipt of ``packet_id`` (or the officer has told them of a recovered one)."""
+        self.outbox.hand_over(packet_id)
+
+    def recovered_slip(self, row: PacketRow) -> ReceiptSlip:
+        """The receipt of an enrolment kept while its citizen saw none (the station stopped after sealing
+        it), to print again: all a receipt holds is known without the packet (its number, time, station)."""
+        return ReceiptSlip(enrolment_number(row.packet_id), row.packet_id, self.config.station_id, row.sealed_at)
 
     # -- capture devices ------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from crypto.errors import CryptoError
 from enrol.commands import EXIT_DEVICE, EXIT_OK
 from kiosk.i18n import _
+from packet.enrolment_number import enrolment_number
 from station.config import StationConfig
 from station.identity import load_identity
 from station.outbox.receipts import RECEIPT_SUFFIX, ReceiptOutcome, import_receipts
@@ -71,6 +72,9 @@ def _status(args: argparse.Namespace, config: StationConfig) -> int:
             "oldest_pending": status.oldest_pending.isoformat() if status.oldest_pending else None,
             "free_bytes": status.free_bytes, "min_free_bytes": status.min_free_bytes,
             "errors": status.last_errors, "quarantined": status.quarantined,
+            "not_handed_over": [{"packet_id": row.packet_id, "enrolment_number": enrolment_number(row.packet_id),
+                                 "sealed_at": row.sealed_at.isoformat(), "officer": row.officer}
+                                for row in status.not_handed_over],
         }, indent=2))
         return EXIT_OK
     for state in PacketState:
@@ -87,6 +91,12 @@ def _status(args: argparse.Namespace, config: StationConfig) -> int:
                 "`enrol outbox retry`:").format(path=outbox.packets))
         for packet_id, error in status.quarantined.items():
             print(f"  {packet_id}: {error}")
+    if status.not_handed_over:
+        print(_("Kept, but the citizen saw no receipt (the station stopped after sealing; the officer screen "
+                "lists them until the citizen is told):"))
+        for row in status.not_handed_over:
+            print(f"  {row.sealed_at:%Y-%m-%d %H:%M} UTC  {enrolment_number(row.packet_id)}  "
+                  f"{row.officer or '?'}  {row.packet_id}")
     return EXIT_OK
 
 

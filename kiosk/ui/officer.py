@@ -1,7 +1,8 @@
 """Officer: the enrolments kept on the station (waiting to be sent, received by the registry,
 refused; the oldest waiting one's age; the faults the kiosk contained), send again now, and the
 copy of those the registry has not confirmed onto a USB drive (:mod:`kiosk.ui.drive_choice`)
-for a station without network.
+for a station without network; and the enrolments kept while their citizen saw no receipt
+(:mod:`kiosk.ui.recovered`).
 
 Words are the officer's, not the format's: enrolments, the registry, the USB drive.  What goes
 wrong is said in a sentence; its traceback goes to the station log only.
@@ -20,6 +21,7 @@ from kivy.properties import StringProperty
 from drivers.errors import ExplainedError
 from kiosk.i18n import N_, _
 from kiosk.ui.drive_choice import DriveChooser, drive_name
+from kiosk.ui.recovered import RecoveredEnrolments
 from kiosk.ui.widgets import KioskScreen
 from station.outbox.store import OutboxStatus, PacketState
 from station.removable import DriveError, RemovableDrive
@@ -48,6 +50,8 @@ class OfficerScreen(KioskScreen):
         self._status: OutboxStatus | None = None
         self._message: Callable[[], str] = str
         self.chooser = DriveChooser(self.app, self.ids.drives, self.ids.export, self._export_to, self._say)
+        self.recovered = RecoveredEnrolments(self.app, self.ids.recovered_heading, self.ids.recovered, self._say,
+                                             self._failed, self.refresh)
 
     def on_pre_enter(self, *_args: Any) -> None:
         self.clear()
@@ -64,6 +68,7 @@ class OfficerScreen(KioskScreen):
     def clear(self) -> None:
         self._say(str)
         self.chooser.clear()
+        self.recovered.clear()
 
     def _say(self, message: Callable[[], str]) -> None:
         self._message = message
@@ -72,6 +77,7 @@ class OfficerScreen(KioskScreen):
     def _translate(self, *_args: Any) -> None:
         self.message = self._message()
         self.chooser.relabel()
+        self.recovered.relabel()
         if self._status is not None:
             self._show(self._status)
 
@@ -100,6 +106,7 @@ class OfficerScreen(KioskScreen):
         if self.app.faults:
             lines.append(_(FAULTS).format(count=self.app.faults))
         self.summary = "\n".join(lines)
+        self.recovered.show(status.not_handed_over)
 
     def retry(self) -> None:
         self.app.jobs.start("retry", lambda _cancel: self.app.services.retry_uploads(), self._retried, self._failed)

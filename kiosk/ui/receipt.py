@@ -1,6 +1,8 @@
 """Receipt: the one enrolment number (shown, printed, and all that its QR code holds), the date and
 station, and what happens next (when and where to collect the card); printed on the ESC/POS printer
-when one is configured (in a job), otherwise the citizen reads it off the screen."""
+when one is configured (in a job), otherwise the citizen reads it off the screen.  Once it shows, the
+enrolment is marked handed over (:meth:`station.outbox.store.Outbox.hand_over`): one sealed while
+nothing showed (the station stopped in between) is listed on the officer's screen instead."""
 
 from __future__ import annotations
 
@@ -46,6 +48,9 @@ class ReceiptScreen(KioskScreen):
             return self.app.services.print_slip(render_slip(receipt, collection), receipt.enrolment_number)
 
         self.app.jobs.start("print", print_slip, self._printed, self._print_failed)
+        services, packet_id = self.app.services, receipt.packet_id  # the work holds no screen
+        self.app.jobs.start("hand-over", lambda _cancel: services.hand_over(packet_id), None, _not_handed_over,
+                            citizen=False)
 
     def on_leave(self, *_args: Any) -> None:
         self.app.unbind(lang=self._fill)
@@ -76,6 +81,11 @@ class ReceiptScreen(KioskScreen):
 
     def finish(self) -> None:
         self.app.finish()
+
+
+def _not_handed_over(error: BaseException) -> None:
+    """The mark could not be written (the disk): the enrolment stays listed for the officer, harmlessly."""
+    log.warning("the receipt was shown but could not be marked handed over", exc_info=error)
 
 
 def _qr_texture(text: str) -> Any:

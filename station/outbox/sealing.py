@@ -27,4 +27,4 @@ def seal_record(record: EnrolmentRecord, identity: StationIdentity, outbox: Outb
     outbox.check_space()
     packet = build_packet(record)
     sealed = seal(packet, identity.signer, identity.registry_certificate, chain=identity.chain)
-    return outbox.add(packet_id, sealed)
+    return outbox.add(packet_id, sealed, officer=record.operator_id)

@@ -47,6 +47,17 @@ thread and an ``enrol outbox upload`` process never send the same packet togethe
 crashed leaves its packet ``uploading``; once the lease has expired the packet is claimable again,
 and the receiver's ``PUT`` is idempotent, so the second upload gets the same receipt.
 
+Handed over: a packet is sealed before the citizen sees the receipt screen, so a crash (a kill, a
+power cut) in between leaves an enrolment that is kept, and will be delivered, but whose citizen
+saw the screen go dark and may come back to enrol again.  The kiosk marks a packet *handed over*
+(:meth:`Outbox.hand_over`) once its receipt is on the screen; :meth:`Outbox.not_handed_over` lists
+the others, with the time and the officer who authorised them (kept in the row: station metadata,
+no citizen data, as the packet itself cannot be read on the station), for the officer screen, so the
+citizen is told and not enrolled twice; the officer marks each one handed over once done.  A packet
+recovered from its file alone was not handed over either (the crash came before ``add`` returned),
+unless a stored receipt shows the registry has had it for a while; rows older than this mark
+(schema version 3) count as handed over.
+
 SQLite's WAL with ``synchronous=FULL`` makes each committed transaction durable across power loss
 (sqlite.org/pragma.html#pragma_synchronous).  The schema carries a version (``PRAGMA user_version``)
 and :data:`_MIGRATIONS` brings an older database up to date when it is opened.
@@ -160,6 +171,10 @@ class PacketRow:
     exported_at: datetime | None
     lease_holder: str | None
     lease_until: datetime | None
+    officer: str | None = None
+    """Who authorised the enrolment (the kiosk's officer id), None when unknown (a row rebuilt from its file)."""
+    handed_over_at: datetime | None = None
+    """When the citizen saw the receipt (or the officer marked the enrolment handed over); None: not yet."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,8 @@ class OutboxStatus:
     """packet id → last error, for packets not yet acknowledged."""
     quarantined: dict[str, str] = field(default_factory=dict)
     """packet id → why its file could not be read, for the packets set aside (a subset of ``last_errors``)."""
+    not_handed_over: tuple[PacketRow, ...] = ()
+    """The kept enrolments whose citizen never saw the receipt (:meth:`Outbox.not_handed_over`)."""
 
 
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -193,6 +210,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # version 2: the uploader's lease, so that exactly one uploader holds a packet
     ("ALTER TABLE packets ADD COLUMN lease_holder TEXT",
      "ALTER TABLE packets ADD COLUMN lease_until TEXT"),
+    # version 3: who authorised the enrolment, and whether its citizen saw the receipt (see "Handed over");
+    # the packets of earlier versions were not tracked, and are taken as handed over when they were sealed
+    ("ALTER TABLE packets ADD COLUMN officer TEXT",
+     "ALTER TABLE packets ADD COLUMN handed_over_at TEXT",
+     "UPDATE packets SET handed_over_at = sealed_at"),
 )
 """Schema version N is reached by running ``_MIGRATIONS[N - 1]``; append, never edit, a migration."""
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -316,12 +338,13 @@ class Outbox:
             raise DiskSpaceLow(f"{free // 2**20} MiB free on {self.directory}; a packet needs "
                                f"{needed // 2**20} MiB above the {self.min_free_bytes // 2**20} MiB floor")
 
-    def add(self, packet_id: str, sealed: bytes) -> PacketRow:
+    def add(self, packet_id: str, sealed: bytes, *, officer: str | None = None) -> PacketRow:
         """Keep a sealed packet durably (file, then row, in one transaction; see the module docstring).
 
         The same id again is idempotent for the same bytes and :class:`DuplicatePacket` for others.
         Raises :class:`DiskSpaceLow` before writing anything, and :class:`PacketNotSaved` when the file
-        or the row cannot be written: the file is then removed, so a retry under the same id is safe."""
+        or the row cannot be written: the file is then removed, so a retry under the same id is safe.
+        ``officer`` is who authorised it, for the list of enrolments not handed over."""
         packet_id = str(uuid.UUID(packet_id))
         digest = hashlib.sha256(sealed).hexdigest()
         path = self.path_of(packet_id)
@@ -333,7 +356,7 @@ class Outbox:
                         return _same_packet(existing, digest)
                     self.check_space(len(sealed))
                     write_atomically(path, sealed)
-                    self._insert(packet_id, len(sealed), digest, _now())
+                    self._insert(packet_id, len(sealed), digest, _now(), officer=officer)
             except OSError as error:
                 _discard(path)  # the rename may have happened before the directory's fsync failed
                 raise PacketNotSaved(f"cannot write {path.name}: {error.strerror}") from error
@@ -343,11 +366,13 @@ class Outbox:
         log.info("packet %s sealed (%d bytes) and queued", packet_id, len(sealed))
         return self.get(packet_id)
 
-    def _insert(self, packet_id: str, size: int, digest: str, sealed_at: datetime) -> None:
+    def _insert(self, packet_id: str, size: int, digest: str, sealed_at: datetime, *, officer: str | None = None,
+                handed_over_at: datetime | None = None) -> None:
         self._db.execute(
-            "INSERT INTO packets (packet_id, state, size, sha256, sealed_at, next_attempt_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (packet_id, PacketState.SEALED, size, digest, sealed_at.isoformat(), sealed_at.isoformat()))
+            "INSERT INTO packets (packet_id, state, size, sha256, sealed_at, next_attempt_at, officer, "
+            "handed_over_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (packet_id, PacketState.SEALED, size, digest, sealed_at.isoformat(), sealed_at.isoformat(), officer,
+             handed_over_at.isoformat() if handed_over_at else None))
 
     def path_of(self, packet_id: str) -> Path:
         return self.packets / f"{packet_id}{PACKET_SUFFIX}"
@@ -370,7 +395,9 @@ class Outbox:
                 elif path.suffix == PACKET_SUFFIX and self.find(path.stem) is None:
                     data = path.read_bytes()
                     sealed_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-                    self._insert(path.stem, len(data), hashlib.sha256(data).hexdigest(), sealed_at)
+                    confirmed = path.with_suffix(STORED_RECEIPT_SUFFIX).exists()  # its citizen is long gone
+                    self._insert(path.stem, len(data), hashlib.sha256(data).hexdigest(), sealed_at,
+                                 handed_over_at=sealed_at if confirmed else None)
                     log.warning("recovered packet %s whose row was lost", path.stem)
             self._acknowledge_from_receipt_files()
             self._write_missing_receipt_files()
@@ -493,6 +520,18 @@ class Outbox:
             held = f" (held by {row.lease_holder})" if row.state is PacketState.UPLOADING else ""
             raise WrongState(packet_id, row.state, f"go {PacketState.UPLOADING} → {target} for {holder}{held}")
 
+    def hand_over(self, packet_id: str) -> None:
+        """The citizen has seen the receipt of ``packet_id`` (or the officer has told them): it leaves
+        :meth:`not_handed_over`.  The first time stands; an unknown id raises :class:`KeyError`."""
+        self.get(packet_id)
+        self._set(packet_id, "handed_over_at = COALESCE(handed_over_at, ?)", _now().isoformat())
+
+    def not_handed_over(self) -> list[PacketRow]:
+        """The kept enrolments whose citizen never saw the receipt (a crash after sealing), oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM packets WHERE handed_over_at IS NULL ORDER BY sealed_at").fetchall()
+        return [_to_row(row) for row in rows]
+
     def receipt(self, packet_id: str) -> bytes | None:
         with self._lock:
             row = self._db.execute("SELECT receipt FROM packets WHERE packet_id = ?", (packet_id,)).fetchone()
@@ -574,7 +613,8 @@ class Outbox:
                 (PacketState.ACKNOWLEDGED,)).fetchall())
             quarantined = {row.packet_id: row.last_error or "" for row in self.list(PacketState.QUARANTINED)}
         return OutboxStatus(counts, datetime.fromisoformat(oldest) if oldest else None,
-                            self._free_bytes(self.directory), self.min_free_bytes, errors, quarantined)
+                            self._free_bytes(self.directory), self.min_free_bytes, errors, quarantined,
+                            tuple(self.not_handed_over()))
 
     def _row(self, packet_id: str) -> tuple | None:
         with self._lock:
@@ -627,12 +667,13 @@ def _discard(path: Path) -> None:
 
 def _to_row(row: tuple) -> PacketRow:
     (packet_id, state, size, sha256, sealed_at, attempts, next_attempt_at, last_error, acknowledged_at,
-     _receipt, exported_at, lease_holder, lease_until) = row
+     _receipt, exported_at, lease_holder, lease_until, officer, handed_over_at) = row
     return PacketRow(packet_id, PacketState(state), size, sha256, datetime.fromisoformat(sealed_at), attempts,
                      datetime.fromisoformat(next_attempt_at), last_error,
                      datetime.fromisoformat(acknowledged_at) if acknowledged_at else None,
                      datetime.fromisoformat(exported_at) if exported_at else None,
-                     lease_holder, datetime.fromisoformat(lease_until) if lease_until else None)
+                     lease_holder, datetime.fromisoformat(lease_until) if lease_until else None, officer,
+                     datetime.fromisoformat(handed_over_at) if handed_over_at else None)
 
 
 def _now() -> datetime:

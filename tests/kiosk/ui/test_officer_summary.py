@@ -20,7 +20,8 @@ def show(display):
     imported as the UI tests import it, ``display`` setting its environment)."""
     from kiosk.ui.officer import OfficerScreen
 
-    screen = SimpleNamespace(app=SimpleNamespace(faults=0), summary="", _status=None)
+    screen = SimpleNamespace(app=SimpleNamespace(faults=0), summary="", _status=None,
+                             recovered=SimpleNamespace(show=lambda _packets: None))
     i18n.set_language("en")
     yield lambda status: (OfficerScreen._show(screen, status), screen.summary)[1]
     i18n.set_language("vi")

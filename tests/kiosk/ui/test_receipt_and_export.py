@@ -80,6 +80,8 @@ def test_the_receipt_has_one_number_and_says_what_happens_next(kiosk, station, m
     assert screen.ids.collection.text == COLLECTION_EN
     assert "packet" not in _screen_words(screen).lower()
     app.set_language("vi")
+    kiosk.until(lambda: services.outbox.get(receipt.packet_id).handed_over_at is not None, 10,
+                "the enrolment to be marked handed over")
     kiosk.shots("receipt_next_steps")
     kiosk.tap_id("finish")
     assert app.root.current == "welcome" and screen.ids.number.text == "" and screen.collection == ""

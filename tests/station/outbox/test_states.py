@@ -159,12 +159,13 @@ def test_a_schema_1_database_is_migrated_and_keeps_its_rows(tmp_path):
     database.commit()
     database.close()
     outbox = Outbox(tmp_path)
-    assert outbox._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert outbox._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert {row.packet_id: row.state for row in outbox.list()} == {
         sealed: PacketState.SEALED, uploading: PacketState.UPLOADING, acknowledged: PacketState.ACKNOWLEDGED}
     assert outbox.receipt(acknowledged) == b"receipt"
+    assert outbox.not_handed_over() == []  # their citizens left before the station kept track
     # the row a schema-1 station left uploading has no lease: it is claimable, and so is the sealed one
     assert {outbox.claim_next("me", 60).packet_id for _ in range(2)} == {sealed, uploading}
     outbox.close()
     again = Outbox(tmp_path)  # opening a current database migrates nothing
-    assert again._db.execute("PRAGMA user_version").fetchone()[0] == 2 and len(again.list()) == 3
+    assert again._db.execute("PRAGMA user_version").fetchone()[0] == 3 and len(again.list()) == 3
