@@ -14,6 +14,7 @@ python-can's backends chosen by name: each driver's registry declares its settin
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -384,7 +385,7 @@ def _capture_sections(table: dict[str, Any], problems: list[str]) -> dict[str, A
     sections: dict[str, Any] = {}
     for unknown in sorted(set(table) - {"fingers", "face"}):
         problems.append(f"[capture.{unknown}]: unknown section; the sections are [capture.fingers], [capture.face]")
-    for name, parse in (("face", FacePolicy.from_mapping), ("fingers", _fingers_section)):
+    for name, parse, schema in (("face", _face_section, FacePolicy), ("fingers", _fingers_section, _FingersTable)):
         where = f"[capture.{name}]"
         if name not in table:
             continue
@@ -394,10 +395,41 @@ def _capture_sections(table: dict[str, Any], problems: list[str]) -> dict[str, A
         try:
             sections[name] = parse(table[name])
         except ValidationError as error:
-            problems.extend(explain(error, where, _FingersTable))
+            problems.extend(explain(error, where, schema))
         except (TypeError, ValueError) as error:
             problems.append(f"{where}: {error}")
     return sections
+
+
+def _face_key(default: object) -> Any:
+    """The TOML type of a :class:`FacePolicy` key, from its default: a real boolean, a whole number ≥ 1
+    (frame counts, widths, budgets), a number ≥ 0 (every threshold), or a [low, high] pair of them."""
+    if isinstance(default, bool):
+        return bool | None
+    if isinstance(default, int):
+        return Annotated[int, Field(ge=1)] | None
+    if isinstance(default, tuple):
+        return Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=2, max_length=2)] | None
+    return Annotated[float, Field(ge=0)] | None
+
+
+_FaceTable = pydantic_dataclass(frozen=True, config=STRICT)(dataclasses.make_dataclass(
+    "_FaceTable", [(f.name, _face_key(f.default), field(default=None)) for f in dataclasses.fields(FacePolicy)],
+    frozen=True))
+"""``[capture.face]`` as written: every key of :class:`FacePolicy`, optional, strictly typed (the
+policy lives in ``capture/``, which knows nothing of configuration files)."""
+
+
+def _face_section(table: dict[str, Any]) -> FacePolicy:
+    """The portrait policy of ``[capture.face]``; a pydantic ValidationError or ValueError when it is wrong."""
+    written = _FaceTable(**table)
+    values = {key: getattr(written, key) for key in table}
+    for key, value in values.items():
+        if isinstance(value, list):
+            if value[0] > value[1]:
+                raise ValueError(f"{key}: [low, high] with low first, not {value}")
+            values[key] = tuple(value)
+    return FacePolicy(**values)
 
 
 def _finger_code(code: int) -> FingerPosition:

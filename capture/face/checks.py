@@ -36,10 +36,9 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any
 
 import cv2
 import numpy as np
@@ -91,9 +90,10 @@ CITATIONS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class FacePolicy:
-    """Thresholds of the checks and of the auto-capture.  Built from a configuration table with
-    :meth:`from_mapping`; defaults follow the sources above, the measured ones are calibrated on the
-    camera simulator's scenes (bench/face_analysis.py prints them)."""
+    """Thresholds of the checks and of the auto-capture (``[capture.face]`` of the station's
+    configuration sets any of them, checked by ``station.config``); defaults follow the sources
+    above, the measured ones are calibrated on the camera simulator's scenes (bench/face_analysis.py
+    prints them)."""
 
     min_eye_distance: float = 90.0
     recommended_eye_distance: float = 120.0
@@ -121,19 +121,6 @@ class FacePolicy:
     """Load the 68-point model (non-commercial licence) for chin and eyelid landmarks."""
     token_width: int = 480
     token_budget: int = 20_000
-
-    @classmethod
-    def from_mapping(cls, table: dict[str, Any]) -> FacePolicy:
-        """A policy from a configuration table; unknown keys are an error that names them."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(table) - set(known))
-        if unknown:
-            raise ValueError(f"unknown face policy key(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        values: dict[str, Any] = {}
-        for key, value in table.items():
-            default = getattr(cls(), key)
-            values[key] = tuple(float(v) for v in value) if isinstance(default, tuple) else type(default)(value)
-        return cls(**values)
 
 
 @dataclass(frozen=True)

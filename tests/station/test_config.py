@@ -79,13 +79,15 @@ def test_capture_policies_are_read():
         "station": {"id": "A"},
         "capture": {
             "fingers": {"order": [2, 3, 1], "threshold": 50, "thresholds": {"3": 35}, "max_attempts": 4},
-            "face": {"min_eye_distance": 100.0},
+            "face": {"min_eye_distance": 100, "head_size": [0.3, 0.5], "consecutive_frames": 3,
+                     "use_68_points": True},
         },
     })
     fingers = config.fingers
     assert [int(p) for p in fingers.order] == [2, 3, 1] and fingers.max_attempts == 4
     assert fingers.threshold_for(FingerPosition(3)) == 35 and fingers.threshold_for(FingerPosition(2)) == 50
-    assert config.face.min_eye_distance == 100.0
+    assert config.face.min_eye_distance == 100.0 and config.face.head_size == (0.3, 0.5)
+    assert config.face.consecutive_frames == 3 and config.face.use_68_points is True
 
 
 @pytest.mark.parametrize(
@@ -96,7 +98,15 @@ def test_capture_policies_are_read():
         ({"fingers": {"threshold": 150}}, "[capture.fingers] threshold: should be less than or equal to 100, not 150"),
         ({"fingers": {"max_attempts": 0}}, "[capture.fingers] max_attempts: should be greater than or equal to 1"),
         ({"fingers": {"speed": 1}}, "[capture.fingers] speed: unknown key"),
-        ({"face": {"tilt": 3}}, "unknown face policy key(s) tilt"),
+        ({"face": {"tilt": 3}}, "[capture.face] tilt: unknown key; allowed: min_eye_distance,"),
+        ({"face": {"use_68_points": "no"}}, "[capture.face] use_68_points: must be true or false (without quotes)"),
+        ({"face": {"consecutive_frames": 2.7}}, "[capture.face] consecutive_frames: must be a whole number"),
+        ({"face": {"consecutive_frames": 0}}, "[capture.face] consecutive_frames: should be greater than or equal"),
+        ({"face": {"max_yaw": "5"}}, "[capture.face] max_yaw: must be a number (without quotes)"),
+        ({"face": {"max_yaw": -5}}, "[capture.face] max_yaw: should be greater than or equal to 0"),
+        ({"face": {"head_size": [0.5]}}, "[capture.face] head_size:"),
+        ({"face": {"head_size": [0.5, 0.3]}}, "[capture.face]: head_size: [low, high] with low first"),
+        ({"face": []}, "[capture.face]: must be a table"),
         ({"iris": {}}, "[capture.iris]: unknown section"),
     ],
 )

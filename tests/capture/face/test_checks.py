@@ -115,13 +115,6 @@ def test_pose_estimates_recover_the_model_angles(yaw, pitch, roll):
     assert got == pytest.approx((roll, yaw, pitch), abs=0.5)
 
 
-def test_policy_from_configuration():
-    policy = FacePolicy.from_mapping({"min_eye_distance": 120, "head_size": [0.3, 0.5], "consecutive_frames": 3})
-    assert policy.min_eye_distance == 120.0 and policy.head_size == (0.3, 0.5) and policy.consecutive_frames == 3
-    with pytest.raises(ValueError, match="unknown face policy key"):
-        FacePolicy.from_mapping({"min_eye_distanse": 120})
-
-
 def test_stricter_policy_turns_a_pass_into_a_fail():
     analysis = _analyse(FaceAnalyser(FacePolicy(min_eye_distance=150)), SCENES["good"])
     check = analysis.check("inter_eye_distance")
