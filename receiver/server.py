@@ -71,7 +71,8 @@ def loaded_config(settings: ReceiverSettings, intake: Intake | None = None) -> u
         create_app(intake or build_intake(settings, station_trust), idle_timeout_s=settings.idle_timeout_s),
         host=settings.host, port=settings.port, http=ClientCertificateProtocol,
         ssl_certfile=str(settings.tls_certificate), ssl_keyfile=str(settings.tls_key),
-        log_level="warning", access_log=False, timeout_keep_alive=30, timeout_graceful_shutdown=2)
+        log_level="warning", access_log=False, timeout_keep_alive=30, timeout_graceful_shutdown=2,
+        log_config=None)  # its records go to the station's handlers (station.logs): tracebacks to the file only
     config.load()
     config.ssl = station_trust.server_context()  # in place of the context uvicorn made from the files
     return config

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import sys
 from pathlib import Path
 
 from station.config import StationConfig
@@ -36,6 +37,20 @@ class _ConsoleFormatter(logging.Formatter):
         return super().format(plain)
 
 
+class _Console(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the ``sys.stderr`` of the moment, not the one of its creation: one replaced since
+    (a test's captured stream, closed when the test ends) would turn later records into
+    "--- Logging error ---" reports."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _stream: object) -> None:
+        """StreamHandler's constructor sets a stream: ignored, :attr:`stream` is always the current one."""
+
+
 def setup_logging(config: StationConfig, *, quiet: bool = False) -> Path | None:
     """Install the console and file handlers on the root logger; return the log file's path.
 
@@ -49,7 +64,7 @@ def setup_logging(config: StationConfig, *, quiet: bool = False) -> Path | None:
         handler.close()
     root.setLevel(logging.DEBUG)
 
-    console = logging.StreamHandler()
+    console = _Console()
     console.setLevel(logging.WARNING if quiet else getattr(logging, config.log_level))
     console.setFormatter(_ConsoleFormatter("%(levelname)s %(name)s: %(message)s"))
     console.addFilter(_TrafficFilter())

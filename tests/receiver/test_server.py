@@ -181,3 +181,25 @@ def test_one_station_has_at_most_two_uploads_in_progress(pki, synthetic, tmp_pat
 
     third, _ = asyncio.run(scenario())
     assert third == 429
+
+
+def test_a_fault_in_the_receiver_reaches_its_log_not_its_console(pki, synthetic, tmp_path, monkeypatch, capfd):
+    """An unexpected error (here the store's disk failing) is a 500 for the station and a log record for
+    the operator, whose console shows its line without the traceback (rule 9): uvicorn is not let install
+    its own console handlers, which print tracebacks."""
+    import logging
+
+    running = synthetic.RunningReceiver(synthetic.receiver_settings(pki, tmp_path / "rx")).start()
+    try:
+        def failing_count() -> int:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(running.intake.store, "count", failing_count)
+        with httpx.Client(base_url=running.url, verify=_client(pki)) as client:
+            assert client.get("/health").status_code == 500
+    finally:
+        running.stop()
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        assert not logger.handlers and logger.propagate, f"uvicorn's own console handler is installed on {name}"
+    assert "Traceback" not in capfd.readouterr().err

@@ -45,3 +45,19 @@ def test_setting_up_twice_does_not_duplicate_handlers(tmp_path):
     count = len(logging.getLogger().handlers)
     setup_logging(_config(tmp_path))
     assert len(logging.getLogger().handlers) == count
+
+
+def test_the_console_follows_a_replaced_stderr(tmp_path, monkeypatch):
+    """The console writes to the current ``sys.stderr``: after the stream it was made with is closed
+    (a test's capture ending, a terminal gone), a record is neither lost nor a "--- Logging error ---"."""
+    import io
+    import sys
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    setup_logging(_config(tmp_path))
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("station.test").warning("still shown")
+    assert "still shown" in second.getvalue() and "Logging error" not in second.getvalue()
