@@ -70,6 +70,9 @@ def main() -> int:
           f"{verdict.officer_known} (the others' rows were rebuilt from their files); listed although the "
           f"receipt showed: {len(verdict.wrongly_listed)} (goal 0)")
     print(f"plaintext files found on the station's disk: {len(plaintext)} (goal 0)")
+    print(f"runs that failed by themselves: {len(verdict.failures)} (goal 0)")
+    for failure in sorted(set(verdict.failures)):
+        print(f"  {verdict.failures.count(failure)} x {failure}")
     return 0 if verdict.sound and not plaintext else 1
 
 

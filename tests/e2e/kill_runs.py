@@ -47,6 +47,8 @@ class KillTally:
     handing: set[str] = field(default_factory=set)
     handed: set[str] = field(default_factory=set)
     lifetime_s: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    """The last line of stderr of each run that ended by itself with an error (goal: none)."""
 
 
 @dataclass(frozen=True)
@@ -60,19 +62,22 @@ class Verdict:
     wrongly_listed: frozenset[str]
     officer_known: int
     """How many of the listed packets name their officer (not those whose row was rebuilt from the file)."""
+    failures: tuple[str, ...] = ()
+    """Runs that failed by themselves (not killed): what they said last."""
 
     @property
     def sound(self) -> bool:
-        return not (self.lost or self.duplicated or self.unlisted or self.wrongly_listed) \
+        return not (self.lost or self.duplicated or self.unlisted or self.wrongly_listed or self.failures) \
             and self.acknowledged == self.packets
 
 
 def _run(config_file: Path, citizens: int, *, after_s: float | None = None,
-         after_sealed_s: float | None = None) -> tuple[bool, str]:
+         after_sealed_s: float | None = None) -> tuple[bool, str, str | None]:
     """One worker, SIGKILLed (if still running) ``after_s`` after it started or ``after_sealed_s`` after
-    it reported its packet kept; neither: run to the end.  (Whether it was killed, its output.)"""
+    it reported its packet kept; neither: run to the end.  (Whether it was killed, its output, and
+    the last line of its stderr if it failed by itself.)"""
     worker = subprocess.Popen([sys.executable, str(WORKER), str(config_file), str(citizens)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []
     if after_sealed_s is not None:
         for line in worker.stdout:  # type: ignore[union-attr]
@@ -85,8 +90,11 @@ def _run(config_file: Path, citizens: int, *, after_s: float | None = None,
     killed = (after_s is not None or after_sealed_s is not None) and worker.poll() is None
     if killed:
         worker.send_signal(signal.SIGKILL)
-    out, _ = worker.communicate(timeout=120)
-    return killed, "".join(seen) + out
+    out, err = worker.communicate(timeout=120)
+    failure = None
+    if not killed and worker.returncode:
+        failure = (err.strip().splitlines() or [f"exit status {worker.returncode}"])[-1]
+    return killed, "".join(seen) + out, failure
 
 
 def _said(out: str, word: str) -> list[str]:
@@ -99,7 +107,9 @@ def run_kills(config_file: Path, kills: int, seed: int,
     rng = random.Random(seed)
     tally = KillTally()
 
-    def note(killed: bool, out: str) -> None:
+    def note(killed: bool, out: str, failure: str | None) -> None:
+        if failure is not None:
+            tally.failures.append(failure)
         sealed = _said(out, "sealed")
         tally.killed += killed
         tally.killed_after_sealing += killed and bool(sealed)
@@ -118,7 +128,7 @@ def run_kills(config_file: Path, kills: int, seed: int,
             note(*_run(config_file, 1, after_sealed_s=rng.uniform(0.0, AFTER_SEALED_S)))
         if every_run is not None:
             every_run(tally)
-    _killed, out = _run(config_file, 0)
+    _killed, out, _failure = _run(config_file, 0)
     if "done" not in out:
         raise RuntimeError(f"the last, unkilled run did not finish: {out[-500:]}")
     return tally
@@ -144,4 +154,5 @@ def judge(tally: KillTally, outbox: object, store: object) -> Verdict:
         unlisted=frozenset(never_began - set(listed)),
         wrongly_listed=frozenset(tally.handed & set(listed)),
         officer_known=sum(row.officer is not None for row in listed.values()),
+        failures=tuple(tally.failures),
     )

@@ -65,6 +65,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(station, syntheti
     assert 2 <= tally.killed_after_sealing <= tally.killed - 2, (tally.killed, tally.killed_after_sealing)
     outbox = open_outbox(synthetic.station_config(data, receiver.url))
     verdict = judge(tally, outbox, receiver.intake.store)
+    assert not verdict.failures, f"station runs failed by themselves: {verdict.failures}"
     assert not verdict.lost, "a packet reported sealed was lost"
     assert verdict.duplicated == 0, "the receiver holds a duplicate or a stray packet"
     assert verdict.acknowledged == verdict.packets
