@@ -11,7 +11,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiosk.i18n import LANGUAGES, _
+from kiosk.i18n import LANGUAGES, N_, _
+
+ARGPARSE_WORDS = (
+    N_("usage: "), N_("%(prog)s: error: %(message)s\n"), N_("options"), N_("positional arguments"),
+    N_("show this help message and exit"), N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"), N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("argument %(argument_name)s: %(message)s"), N_("expected one argument"),
+    N_("invalid %(type)s value: %(value)r"), N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("not allowed with argument %s"), N_("one of the arguments %s is required"),
+    N_("expected at least one argument"), N_("expected at most one argument"), N_("ignored explicit argument %r"),
+)
+"""argparse's own words that a person meets (its usage line, headings and errors; Python 3.11's
+``Lib/argparse.py``), so that the catalogue has them: :func:`speak_our_language` makes argparse ask
+the catalogue for them."""
+
+
+def speak_our_language() -> None:
+    """Make argparse translate its own words with the station's catalogue, in the language chosen.
+
+    argparse translates through the name ``_`` it imported from :mod:`gettext` (a global looked up at
+    each call), which reads gettext's global domain, not our catalogue; rebinding that one name is
+    the whole change.  Words not in :data:`ARGPARSE_WORDS` stay English, as before."""
+    argparse._ = _  # type: ignore[attr-defined]
 
 
 def common_options(default: object) -> argparse.ArgumentParser:

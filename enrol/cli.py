@@ -22,7 +22,7 @@ from pathlib import Path
 
 from drivers.errors import ExplainedError
 from drivers.settings import SettingsError
-from enrol.arguments import CommandParser, common_options
+from enrol.arguments import CommandParser, common_options, speak_our_language
 from enrol.commands import EXIT_DEVICE, EXIT_IO, EXIT_SOFTWARE, EXIT_USAGE, report_failure
 from kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, set_language
 from receiver.config import ReceiverConfigError
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``enrol`` console script."""
     argv = sys.argv[1:] if argv is None else argv
     set_language(_language(argv, os.environ))
+    speak_our_language()
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # --help, or argparse has said what is wrong with the command line

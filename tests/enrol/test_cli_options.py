@@ -86,3 +86,18 @@ def test_lang_after_the_sub_command_translates_its_messages(tmp_path, capsys, mo
     monkeypatch.setenv("LANG", "vi_VN.UTF-8")
     assert main(["diag", "--config", str(tmp_path / "nope.toml"), "--lang", "en"]) == 2
     assert "Configuration error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("language", "usage", "error"), [
+    ("vi", "cách dùng: enrol ", "enrol: lỗi: đối số không nhận ra: --bogus"),
+    ("en", "usage: enrol ", "enrol: error: unrecognized arguments: --bogus"),
+])
+def test_argparse_speaks_the_chosen_language(capsys, language, usage, error):
+    """argparse's own words (usage line, headings, errors) come from the station's catalogue too."""
+    assert main(["--lang", language, "outbox", "status", "--bogus"]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith(usage) and error in said
+    assert main(["--lang", language, "outbox", "status", "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert ("hiện trợ giúp này rồi thoát" in shown) == (language == "vi")
+    assert ("show this help message and exit" in shown) == (language == "en")
