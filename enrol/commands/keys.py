@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from crypto.durable import write_atomically
 from crypto.errors import CryptoError, KeyStoreError
 from crypto.keys import (
     Pkcs11Signer,
@@ -62,9 +63,17 @@ def _init(args: argparse.Namespace, config: StationConfig) -> int:
                 return EXIT_USAGE
             passphrase = read_secret(file=keys.passphrase_file, credential=keys.passphrase_credential)
             key = generate_station_key()
-            write_encrypted_key(keys.key_file, key, passphrase)
-            csr = make_csr(subject, key)
-            default_csr = keys.key_file.with_suffix(".csr")
+            csr_path = args.csr or keys.key_file.with_suffix(".csr")
+            # the request first: if it cannot be written, the station's key (and the certificate
+            # installed for it) is still the one in place; if the key cannot be, no orphan request stays
+            write_atomically(csr_path, make_csr(subject, key))
+            try:
+                write_encrypted_key(keys.key_file, key, passphrase)
+            except BaseException:
+                csr_path.unlink(missing_ok=True)
+                raise
+            print(_("Certificate request written to {path}; send it to the station CA.").format(path=csr_path))
+            return EXIT_OK
         else:
             print(_("Configure [keys] key_file (or pkcs11_module) first; without it the station uses the "
                     "development PKI (enrol pki dev)."), file=sys.stderr)

@@ -56,6 +56,22 @@ def test_keys_init_and_install(tmp_path, capsys):
     assert load_certificate(tmp_path / "station.pem") == issued
 
 
+def test_keys_init_with_an_unwritable_request_keeps_the_station_key(tmp_path, capsys):
+    """--force replaces the key only once its certificate request is written: a request that cannot be
+    written (here into a folder that does not exist) leaves the key, and the certificate installed for it."""
+    (tmp_path / "pass").write_text("station passphrase\n")
+    config = str(_config(tmp_path, f'[keys]\nkey_file = "{tmp_path / "station.key"}"\n'
+                                   f'passphrase_file = "{tmp_path / "pass"}"\n'))
+    init = ["--lang", "en", "--config", config, "keys", "init", "--province", "40", "--district", "412"]
+    assert main(init) == 0
+    key = (tmp_path / "station.key").read_bytes()
+    capsys.readouterr()
+    assert main([*init, "--force", "--csr", str(tmp_path / "missing" / "new.csr")]) == 74
+    assert "missing" in capsys.readouterr().err
+    assert (tmp_path / "station.key").read_bytes() == key
+    assert main([*init, "--force"]) == 0 and (tmp_path / "station.key").read_bytes() != key
+
+
 def test_export_then_receiver_import(tmp_path, capsys, synthetic):
     from station.config import load_config
     from station.identity import load_identity
