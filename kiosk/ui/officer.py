@@ -11,6 +11,7 @@ wrong is said in a sentence; its traceback goes to the station log only.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -98,7 +99,8 @@ class OfficerScreen(KioskScreen):
         if counts[PacketState.QUARANTINED]:
             lines.append(_("Cannot be read, set aside (call the technician): {count}").format(
                 count=counts[PacketState.QUARANTINED]))
-            lines.extend(f"  {enrolment_number(packet_id)}: {error}" for packet_id, error in status.quarantined.items())
+            lines.extend(f"  {enrolment_number(packet_id)}: {quarantine_reason(error)}"
+                         for packet_id, error in status.quarantined.items())
         if status.oldest_pending is not None:
             lines.append(_("Oldest waiting: {age}").format(age=_age(datetime.now(UTC) - status.oldest_pending)))
         lines.append(_("Free space on the station: {free} MB (enrolment stops below {floor} MB)").format(
@@ -146,6 +148,27 @@ class OfficerScreen(KioskScreen):
 
     def leave(self) -> None:
         self.app.go("welcome")
+
+
+UNREADABLE = {
+    "ENOENT": N_("its file is missing"),
+    "EIO": N_("the disk cannot read its file"),
+    "EACCES": N_("the station may not read its file (permissions)"),
+    "EPERM": N_("the station may not read its file (permissions)"),
+}
+UNREADABLE_OTHER = N_("its file cannot be read ({reason})")
+
+
+def quarantine_reason(error: str) -> str:
+    """Why a packet was set aside, in the officer's words, from the outbox's record of it
+    (``unreadable (ENOENT): No such file or directory``, by :mod:`station.outbox.uploader`)."""
+    found = re.match(r"unreadable(?: \((\w+)\))?: (.*)", error)
+    if found is None:
+        return error
+    code, reason = found.groups()
+    if code in UNREADABLE:
+        return _(UNREADABLE[code])
+    return _(UNREADABLE_OTHER).format(reason=reason)
 
 
 def _age(delta: Any) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import errno
 import hashlib
 import logging
 import os
@@ -95,8 +96,11 @@ class Uploader:
         try:
             sealed = self.outbox.read_sealed(row.packet_id)
         except OSError as error:
-            # the reason alone (the path is always packets/<id>.p7m): the officer's screen shows it
-            self.outbox.mark_quarantined(row.packet_id, self.holder, f"unreadable: {error.strerror or error}")
+            # the reason alone (the path is always packets/<id>.p7m), with its errno name, from which the
+            # officer's screen says it in the officer's language (kiosk.ui.officer.quarantine_reason)
+            code = errno.errorcode.get(error.errno or 0, "")
+            self.outbox.mark_quarantined(row.packet_id, self.holder,
+                                         f"unreadable{f' ({code})' if code else ''}: {error.strerror or error}")
             return Outcome.QUARANTINED
         digest = hashlib.sha256(sealed).digest()
         try:

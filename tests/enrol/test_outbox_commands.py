@@ -174,9 +174,10 @@ def test_a_quarantined_packet_keeps_upload_failing_and_status_names_it(tmp_path,
     assert _run(config_path, "status") == 0
     out = capsys.readouterr().out
     assert "Quarantined: their files cannot be read" in out
-    assert f"{packet_id}: unreadable: No such file or directory" in out
+    assert f"{packet_id}: unreadable (ENOENT): No such file or directory" in out
     assert _run(config_path, "status", "--json") == 0
-    assert json.loads(capsys.readouterr().out)["quarantined"] == {packet_id: "unreadable: No such file or directory"}
+    quarantined = json.loads(capsys.readouterr().out)["quarantined"]
+    assert quarantined == {packet_id: "unreadable (ENOENT): No such file or directory"}
 
 
 def test_receipts_of_a_missing_or_empty_folder_fail_and_say_so(tmp_path, capsys):

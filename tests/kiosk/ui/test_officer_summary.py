@@ -35,11 +35,29 @@ def _status(quarantined: dict[str, str]) -> OutboxStatus:
 
 def test_quarantined_enrolments_are_counted_and_named(show):
     packet_id = str(uuid.uuid4())
-    summary = show(_status({packet_id: "unreadable: Input/output error"}))
+    summary = show(_status({packet_id: "unreadable (EIO): Input/output error"}))
     assert "Cannot be read, set aside (call the technician): 1" in summary
-    assert f"{enrolment_number(packet_id)}: unreadable: Input/output error" in summary
+    assert f"{enrolment_number(packet_id)}: the disk cannot read its file" in summary
     assert "packet" not in summary.lower()
 
 
 def test_without_quarantined_enrolments_there_is_no_such_line(show):
     assert "set aside" not in show(_status({}))
+
+
+@pytest.mark.parametrize(("error", "english", "vietnamese"), [
+    ("unreadable (ENOENT): No such file or directory", "its file is missing", "không còn tệp"),
+    ("unreadable (EACCES): Permission denied", "may not read its file", "quyền"),
+    ("unreadable (ELOOP): Too many levels of symbolic links", "its file cannot be read (Too many levels", "(Too many"),
+    ("unreadable: test", "its file cannot be read (test)", "(test)"),
+])
+def test_the_reason_is_said_in_the_officers_language(display, error, english, vietnamese):
+    from kiosk.ui.officer import quarantine_reason
+
+    try:
+        i18n.set_language("en")
+        assert english in quarantine_reason(error)
+        i18n.set_language("vi")
+        assert vietnamese in quarantine_reason(error) and quarantine_reason(error).startswith(("không", "trạm", "ổ"))
+    finally:
+        i18n.set_language("vi")

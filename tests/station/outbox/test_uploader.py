@@ -224,7 +224,8 @@ def test_an_unreadable_packet_is_quarantined_and_the_next_is_still_sent(tmp_path
     results = uploader.upload_due()
     assert results[Outcome.QUARANTINED] == 1 and results[Outcome.ACKNOWLEDGED] == 1
     row = outbox.get(broken)
-    assert row.state is PacketState.QUARANTINED and row.last_error.startswith("unreadable: ")
+    assert row.state is PacketState.QUARANTINED
+    assert row.last_error.startswith("unreadable (ENOENT): " if unreadable == "missing" else "unreadable (EIO): ")
     assert outbox.get(fine).state is PacketState.ACKNOWLEDGED
     assert outbox.status().counts[PacketState.QUARANTINED] == 1
     assert outbox.claim_next("test", 60) is None and outbox.next_attempt_time() is None  # not due any more
