@@ -102,6 +102,12 @@ def _corrupt_outbox(tmp_path: Path) -> list[str]:
     return ["--config", str(config), "outbox", "status"]
 
 
+def _passphrase(tmp_path: Path) -> Path:
+    path = tmp_path / "passphrase"
+    path.write_text("station passphrase\n", encoding="utf-8")
+    return path
+
+
 def _receiver_file(tmp_path: Path, table: str) -> Path:
     path = tmp_path / "receiver.toml"
     path.write_text(f"[receiver]\ndata_dir = \"{tmp_path / 'receiver'}\"\n{table}", encoding="utf-8")
@@ -134,6 +140,13 @@ ROWS = [
     Row("r30x-baudrate-huge", _r30x("baudrate = 99999999999"), "baudrate"),
     Row("r30x-address-negative", _r30x("address = -5"), "address"),
     Row("r30x-password-string", _r30x('password = "secret"'), "password"),
+    # capture policies (validated by the same schema)
+    Row("face-policy-boolean-string", lambda tmp_path: [
+        "--config", str(_station(tmp_path, '[capture.face]\nuse_68_points = "no"\n')), "diag"], "use_68_points"),
+    Row("face-policy-range-reversed", lambda tmp_path: [
+        "--config", str(_station(tmp_path, "[capture.face]\nhead_size = [0.5, 0.2]\n")), "diag"], "head_size"),
+    Row("finger-threshold-over-100", lambda tmp_path: [
+        "--config", str(_station(tmp_path, "[capture.fingers]\nthreshold = 101\n")), "diag"], "threshold"),
     # an unwritable data directory
     Row("outbox-status-unwritable", _with_unwritable_data("outbox", "status"), "data"),
     Row("outbox-upload-unwritable", _with_unwritable_data("outbox", "upload"), "data"),
@@ -204,6 +217,11 @@ ROWS = [
     Row("keys-install-missing-certificate", lambda tmp_path: ["keys", "install", str(tmp_path / "issued.pem")],
         "issued.pem"),
     Row("keys-init-without-codes", _fixed("keys", "init"), "--province"),
+    Row("keys-init-request-in-missing-folder", lambda tmp_path: [
+        "--config", str(_station(tmp_path, f'[keys]\nkey_file = "{tmp_path / "station.key"}"\n'
+                                           f'passphrase_file = "{_passphrase(tmp_path)}"\n')),
+        "keys", "init", "--province", "40", "--district", "412", "--csr", str(tmp_path / "nowhere" / "s.csr")],
+        "nowhere"),
     Row("pin-hash-too-short", _fixed("pin", "hash"), "PIN", stdin="12\n"),
     # the command line itself
     Row("unknown-sub-command", _fixed("frobnicate"), "frobnicate"),
