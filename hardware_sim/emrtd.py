@@ -14,6 +14,13 @@ than the command's Le maximum (256 for a short APDU) is delivered in parts with 
 GET RESPONSE, as ISO/IEC 7816-4 7.6.1 allows; a 0xFF-byte read needs that, a 0xDF one does not.
 A secure-messaging object that does not check ends the session with 6988 (9303-11 9.8.6.2).
 
+Behaviours real chips show and this one copies on request (:class:`ChipQuirks`; vicc's ePass,
+tests/peers, has all four): no short EF identifiers (READ BINARY by SFI answers 6A82), READ
+BINARY past the end of a file answered 6282 with the bytes that remain (ISO/IEC 7816-4 5.6,
+"end of file reached before reading Ne bytes"), protected responses without DO'99', and secure
+messaging only on 9000 responses (a warning's data comes in a DO87 without MAC, an error as a
+bare status word; the chip spends no send-sequence-counter value on such a response).
+
 Faults for tests: :meth:`EmrtdChip.garbage_next` (the next response is random bytes + 90 00),
 ``busy_s`` (each command takes that long: a slow card, which a CCID reader covers with time
 extensions), and a tampered data group (:func:`build_files` ``tamper=``) that the SOD no longer
@@ -57,6 +64,7 @@ FILES = {
 }
 
 SW_OK = b"\x90\x00"
+SW_END_OF_FILE = b"\x62\x82"
 SW_WRONG_LENGTH = b"\x67\x00"
 SW_SECURITY = b"\x69\x82"
 SW_CONDITIONS = b"\x69\x85"
@@ -306,12 +314,26 @@ def _dec(key: bytes, data: bytes) -> bytes:
 # --------------------------------------------------------------------------- the chip
 
 
+@dataclass(frozen=True)
+class ChipQuirks:
+    """Ways a real chip may answer that the defaults (a by-the-book chip) do not (module docstring)."""
+
+    short_ef_ids: bool = True
+    end_of_file_warning: bool = False
+    do99: bool = True
+    mac_only_9000: bool = False
+
+
+VICC_LIKE = ChipQuirks(short_ef_ids=False, end_of_file_warning=True, do99=False, mac_only_9000=True)
+
+
 class EmrtdChip:
     """The chip of one card: ``process(command) -> response``, both raw APDU bytes."""
 
     def __init__(self, citizen: Citizen, *, files: dict[str, bytes] | None = None, pki: ChipPki | None = None,
-                 busy_s: float = 0.0) -> None:
+                 busy_s: float = 0.0, quirks: ChipQuirks = ChipQuirks()) -> None:
         self.citizen = citizen
+        self.quirks = quirks
         self.files = files if files is not None else build_files(citizen, pki)
         mrz = citizen.mrz_lines
         information = mrz[0][5:15] + mrz[1][0:7] + mrz[1][8:15]
@@ -448,9 +470,12 @@ class EmrtdChip:
         body, sw = self._execute(plain_header, plain, inner_le)
         if self._session is None:  # the command ended it
             return sw
-        ssc += 1
         do87 = tlv(0x87, b"\x01" + _enc(ks_enc, _pad(body))) if body else b""
-        do99 = tlv(0x99, sw)
+        if self.quirks.mac_only_9000 and sw != SW_OK:
+            self._session = (ks_enc, ks_mac, ssc)  # no counter value spent on an unprotected answer
+            return do87 + sw
+        ssc += 1
+        do99 = tlv(0x99, sw) if self.quirks.do99 else b""
         protected = do87 + do99 + tlv(0x8E, _mac(ks_mac, ssc.to_bytes(8, "big") + do87 + do99))
         self._session = (ks_enc, ks_mac, ssc)
         limit = 65536 if extended else 256
@@ -516,6 +541,8 @@ class EmrtdChip:
             return b"", SW_SECURITY
         if p1 & 0x80:
             name = next((n for n, (_, sfi, _) in FILES.items() if sfi == p1 & 0x1F and n in self.files), None)
+            if not self.quirks.short_ef_ids:
+                name = None
             if name is None:
                 return b"", SW_NOT_FOUND
             self._selected, offset = name, p2
@@ -526,4 +553,7 @@ class EmrtdChip:
         content = self.files[self._selected]
         if offset > len(content):
             return b"", SW_WRONG_P1P2
-        return content[offset : offset + (le or 256)], SW_OK
+        part = content[offset : offset + (le or 256)]
+        if self.quirks.end_of_file_warning and len(part) < (le or 256):
+            return part, SW_END_OF_FILE
+        return part, SW_OK

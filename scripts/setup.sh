@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Set up everything the station and its tests need on a fresh Debian machine, idempotently:
-#   1. system packages (pcscd + vpcd for real PC/SC tests, SoftHSM2 for PKCS#11, Xvfb + Mesa for
+#   1. system packages (pcscd + vpcd for real PC/SC tests, vsmartcard's vicc with the Debian Python
+#      packages it runs on for the peer chip of tests/peers, SoftHSM2 for PKCS#11, Xvfb + Mesa for
 #      Kivy, swig + libpcsclite-dev to build pyscard) — installed only when missing;
 #   2. .venv with the project and its test tools — reinstalled only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pcscd vsmartcard-vpcd softhsm2 opensc xvfb xauth swig libpcsclite-dev
+APT_PACKAGES=(pcscd vsmartcard-vpcd vsmartcard-vpicc python3-virtualsmartcard python3-pycryptodome patch openssl
+              softhsm2 opensc xvfb xauth swig libpcsclite-dev
               libgl1 libegl1 libgles2 libmtdev1 libgl1-mesa-dri)
 
 missing=()

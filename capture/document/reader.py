@@ -31,7 +31,7 @@ from capture.document.lds import LDS_FILES, LdsError, parse_dg1, parse_dg2, pars
 from capture.document.mrz import Mrz, MrzError, MrzInformation, cccd_document_numbers, cccd_personal_id, mrz_date
 from capture.document.passive_auth import passive_authentication
 from capture.document.personal_id import PersonalIdError, check_personal_id
-from capture.document.secure_messaging import SecureMessaging
+from capture.document.secure_messaging import SecureMessaging, UnauthenticatedData, UnauthenticatedStatus
 from crypto.csca import CscaStore
 from drivers.errors import N_, Cancelled, ExplainedError
 from drivers.smartcard.base import EXTENDED_MAX_LE, CardReader, CommandAPDU, ResponseAPDU
@@ -41,6 +41,7 @@ DEFAULT_CHUNK = 0xDF
 #: READ BINARY with INS B0 addresses at most 15 bits of offset (ISO/IEC 7816-4 11.2.3).
 MAX_B0_OFFSET = 0x7FFF
 SW_FILE_NOT_FOUND = 0x6A82
+SW_END_OF_FILE = 0x6282
 
 
 class ChipError(ExplainedError):
@@ -83,6 +84,8 @@ class _Session:
         self.reader = reader
         self.cancel = cancel or threading.Event()
         self.sm: SecureMessaging | None = None
+        self.short_ef_ids = True
+        """False once the chip has refused a short EF identifier for a file it has."""
 
     def send(self, command: CommandAPDU) -> ResponseAPDU:
         if self.cancel.is_set():
@@ -118,25 +121,66 @@ def _authenticate(session: _Session, access: Sequence[MrzInformation]) -> Verifi
     raise ValueError("no MRZ information to authenticate with")
 
 
+class AbsentFile(LdsError):
+    """SELECT of the file answered 6A82.  ``authenticated`` is False when that status word came
+    outside secure messaging (no MAC): then it may as well be an attacker's - it can make a file
+    count as missing, which the reader reports as a failed step, never as success."""
+
+    def __init__(self, file: str, *, authenticated: bool) -> None:
+        self.authenticated = authenticated
+        super().__init__(file, "the chip says it has no such file" +
+                         ("" if authenticated else " (a status word without MAC)"))
+
+
+def _usable(answer: ResponseAPDU) -> bool:
+    """9000, or the end-of-file warning 6282 with the data that remains (ISO/IEC 7816-4 5.6)."""
+    return answer.ok or (answer.sw == SW_END_OF_FILE and bool(answer.data))
+
+
+def _read_binary(session: _Session, command: CommandAPDU) -> ResponseAPDU:
+    """READ BINARY.  A warning whose data comes without MAC (vicc answers 6282 so when Le is more
+    than the file holds) is never used: the same bytes are asked again with an Le the chip can
+    fill - at least 8 (jmrtd's read-ahead; every LDS file is longer), at most the size the
+    unusable answer hinted at - which a chip answers 9000 with a MAC."""
+    try:
+        return session.send(command)
+    except UnauthenticatedData as unusable:
+        le = max(8, unusable.length - bac.BLOCK)
+        if command.le is None or le >= command.le:
+            raise ChipError(f"READ BINARY answered {unusable.sw:04X} with data that carries no MAC",
+                            sw=unusable.sw) from unusable
+        try:
+            return session.send(command.with_le(le))
+        except UnauthenticatedData as again:
+            raise ChipError(f"READ BINARY answered {again.sw:04X} with data that carries no MAC, twice",
+                            sw=again.sw) from again
+
+
 def read_file(session: _Session, name: str, options: ReadOptions) -> bytes:
-    """One LDS file, whole, under secure messaging."""
-    _, sfi, _ = LDS_FILES[name]
+    """One LDS file, whole, under secure messaging.
+
+    First by short EF identifier (if allowed); any refusal of that - 6A82 included, which here
+    only means "no file with this short identifier" (vicc's files have none) - is followed by
+    SELECT by file identifier, and only a SELECT answered 6A82 means the file is absent
+    (:class:`AbsentFile`).  A chip that needed the SELECT is asked by SELECT for the rest of the
+    session.  READ BINARY answered 6282 (end of file before Le bytes) is data, not an error."""
+    fid, sfi, _ = LDS_FILES[name]
     first_le = EXTENDED_MAX_LE if options.extended else options.chunk_size
-    if options.use_short_ef_id:
-        answer = session.send(CommandAPDU(0x00, 0xB0, 0x80 | sfi, 0x00, le=first_le))
-    else:
-        answer = None
-    if answer is None or (not answer.ok and answer.sw != SW_FILE_NOT_FOUND):
-        fid = LDS_FILES[name][0].to_bytes(2, "big")
-        selected = session.send(CommandAPDU(0x00, 0xA4, 0x02, 0x0C, fid))
+    answer = None
+    if options.use_short_ef_id and session.short_ef_ids:
+        answer = _read_binary(session, CommandAPDU(0x00, 0xB0, 0x80 | sfi, 0x00, le=first_le))
+        if not _usable(answer):
+            answer = None
+    if answer is None:
+        selected = session.send(CommandAPDU(0x00, 0xA4, 0x02, 0x0C, fid.to_bytes(2, "big")))
         if selected.sw == SW_FILE_NOT_FOUND:
-            raise LdsError(name, "the chip has no such file")
+            raise AbsentFile(name, authenticated=not isinstance(selected, UnauthenticatedStatus))
         if not selected.ok:
             raise ChipError(f"SELECT {name} answered {selected.sw:04X}", sw=selected.sw)
-        answer = session.send(CommandAPDU(0x00, 0xB0, 0x00, 0x00, le=first_le))
-    if answer.sw == SW_FILE_NOT_FOUND:
-        raise LdsError(name, "the chip has no such file")
-    if not answer.ok:
+        if options.use_short_ef_id and session.short_ef_ids:
+            session.short_ef_ids = False
+        answer = _read_binary(session, CommandAPDU(0x00, 0xB0, 0x00, 0x00, le=first_le))
+    if not _usable(answer):
         raise ChipError(f"READ BINARY {name} answered {answer.sw:04X}", sw=answer.sw)
     data = bytearray(answer.data)
     try:
@@ -150,8 +194,9 @@ def read_file(session: _Session, name: str, options: ReadOptions) -> bytes:
             raise LdsError(name, f"{total} bytes: offsets past 32767 need READ BINARY B1, which this reader "
                                  "does not send")
         wanted = total - offset if options.extended else min(options.chunk_size, total - offset)
-        answer = session.send(CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF, le=min(wanted, EXTENDED_MAX_LE)))
-        if not answer.ok:
+        answer = _read_binary(session, CommandAPDU(0x00, 0xB0, offset >> 8, offset & 0xFF,
+                                                   le=min(wanted, EXTENDED_MAX_LE)))
+        if not _usable(answer):
             raise ChipError(f"READ BINARY {name} at {offset} answered {answer.sw:04X}", sw=answer.sw)
         if not answer.data:
             raise LdsError(name, f"the chip returned no data at offset {offset} of {total}")

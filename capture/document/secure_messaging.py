@@ -6,12 +6,14 @@ Command: ``CLA | 0x0C``; the data, padded (method 2) and encrypted with KSenc, t
 when it is extended).  Response: DO87 (data), DO99 (the status word) and DO8E (the MAC over
 ``SSC || DO87 || DO99``).  The send sequence counter is incremented before each command and before
 each response is checked, so one lost or replayed message breaks every MAC after it - which is the
-point: a chip answer that does not check ends the session (9303-11 9.8.6).
+point: a chip answer that does not check ends the session (9303-11 9.8.6).  What real chips do
+besides (no DO99, errors outside secure messaging) is in :meth:`SecureMessaging.unprotect`.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
 from capture.document import bac
 from capture.document.tlv import TlvError, encode_tlv, iter_tlvs
@@ -24,6 +26,21 @@ class SecureMessagingError(ExplainedError):
 
     citizen_message = N_("The card's answer could not be verified. Please hold the card still and try again.")
     technician_hint = "A secure-messaging MAC or structure failed; the chip session was abandoned."
+
+
+class UnauthenticatedData(SecureMessagingError):
+    """A protected response whose data carries no MAC (e.g. vicc's 6282 warning): unusable.
+    ``length`` is the size of its cryptogram less the padding indicator - a hint, not data."""
+
+    def __init__(self, detail: str, *, sw: int, length: int) -> None:
+        self.sw = sw
+        self.length = length
+        super().__init__(detail)
+
+
+@dataclass(frozen=True)
+class UnauthenticatedStatus(ResponseAPDU):
+    """An error status word the chip sent outside secure messaging (no MAC): good only to fail on."""
 
 
 class SecureMessaging:
@@ -60,27 +77,40 @@ class SecureMessaging:
                            EXTENDED_MAX_LE if extended else SHORT_MAX_LE)
 
     def unprotect(self, response: ResponseAPDU) -> ResponseAPDU:
-        """The plain response inside a protected one (increments the SSC).  A bare status word
-        without data is an error the chip reported outside SM (9303-11 9.8.6.2: e.g. 6987/6988 for
-        missing or wrong SM objects); it is returned as is for the caller to report, and the SSC
-        is not trusted any more."""
-        ssc = self._next_ssc()
+        """The plain response inside a protected one (docs/cccd.md, "Secure messaging as chips
+        answer it").
+
+        * ``[DO87] [DO99] DO8E`` with a MAC that checks: the plain response.  Without DO99 the
+          status word is the response's own trailer (the MAC does not cover it); the data is
+          authenticated either way.
+        * A bare status word other than 9000 (no SM objects): an error the chip reported outside
+          secure messaging - 9303-11 9.8.6.2 for SM errors (6987/6988), vicc and some chips for
+          every error.  It is returned as an :class:`UnauthenticatedStatus`, so that the caller
+          can only ever use it to *fail* (never to accept data), and it spends no SSC value:
+          the chip computed no MAC for it.
+        * SM objects without a MAC: :class:`UnauthenticatedData` - the data is never returned.
+        """
         if not response.data:
             if response.ok:
+                self._next_ssc()
                 raise SecureMessagingError("a protected response without secure-messaging objects")
-            return response
+            return UnauthenticatedStatus(b"", response.sw1, response.sw2)
         try:
             objects = list(iter_tlvs(response.data))
         except TlvError as error:
             raise SecureMessagingError(f"malformed protected response: {error}") from error
         tags = [o.tag for o in objects]
-        if tags not in ([0x87, 0x99, 0x8E], [0x99, 0x8E]):
+        if tags in ([0x87], []) and not response.ok:
+            raise UnauthenticatedData(f"SW {response.sw:04X} with data but no MAC", sw=response.sw,
+                                      length=len(objects[0].value) - 1 if objects else 0)
+        ssc = self._next_ssc()
+        if tags not in ([0x87, 0x99, 0x8E], [0x99, 0x8E], [0x87, 0x8E], [0x8E]):
             raise SecureMessagingError(f"protected response has objects {[f'{t:X}' for t in tags]}, "
-                                       "expected [87] 99 8E")
+                                       "expected [87] [99] 8E")
         mac_input = b"".join(response.data[o.start : o.end] for o in objects[:-1])
         if not hmac.compare_digest(bac.retail_mac(self.ks_mac, ssc + mac_input), objects[-1].value):
             raise SecureMessagingError("the response MAC does not check")
-        status = objects[-2].value
+        status = objects[-2].value if 0x99 in tags else bytes([response.sw1, response.sw2])
         if len(status) != 2:
             raise SecureMessagingError(f"DO99 holds {len(status)} bytes, expected the 2-byte status word")
         data = b""
