@@ -193,6 +193,27 @@ def cccd_personal_id(mrz: Mrz) -> str | None:
     return match.group(1)
 
 
+def mrz_birth_date(yymmdd: str, *, today: date | None = None) -> tuple[int, int | None, int | None]:
+    """A birth date YYMMDD as (year, month, day), month and day None where the MRZ has ``<<``
+    (9303-3: unknown), the century the latest that is not after today.  MrzError naming the
+    date when it is not in the calendar (``900230``)."""
+    today = today or date.today()
+    if not re.fullmatch(r"\d\d(\d\d|<<)(\d\d|<<)", yymmdd):
+        raise MrzError(f"birth date {yymmdd!r} is not a YYMMDD date", "birth_date")
+    year = today.year // 100 * 100 + int(yymmdd[0:2])
+    month = None if yymmdd[2:4] == "<<" else int(yymmdd[2:4])
+    day = None if yymmdd[4:6] == "<<" else int(yymmdd[4:6])
+    if (year, month or 1, day or 1) > (today.year, today.month, today.day):
+        year -= 100
+    try:
+        date(year, month or 1, day or 1)
+    except ValueError:
+        raise MrzError(f"birth date {yymmdd} is not a date in the calendar", "birth_date") from None
+    if day is not None and month is None:
+        raise MrzError(f"birth date {yymmdd} has a day but no month", "birth_date")
+    return year, month, day
+
+
 def mrz_date(yymmdd: str, *, future: bool, today: date | None = None) -> date:
     """A YYMMDD date as a full date.  The MRZ has no century: a birth date is taken as the latest
     one not after today, an expiry as the earliest within 50 years back (cards expire after

@@ -83,19 +83,23 @@ def parse_personal_id(number: str) -> PersonalId:
                       century + int(number[4:6]))
 
 
-def check_personal_id(number: str, *, birth_date: date | None = None, sex: str | None = None) -> list[Mismatch]:
-    """Every disagreement between ``number`` and the birth date and sex from the card or the form
-    (``sex`` as ``"M"``/``"F"``, or the card's ``"Nam"``/``"Nữ"``).  Empty when all agree."""
+def check_personal_id(number: str, *, birth_date: date | None = None, sex: str | None = None,
+                      birth_year: int | None = None) -> list[Mismatch]:
+    """Every disagreement between ``number`` and the birth date (or only its year, for a date
+    known in part) and sex from the card or the form (``sex`` as ``"M"``/``"F"``, or the card's
+    ``"Nam"``/``"Nữ"``).  Empty when all agree."""
     parsed = parse_personal_id(number)
+    if birth_date is not None:
+        birth_year = birth_date.year
     problems = []
     if parsed.province is None:
         problems.append(Mismatch("province", N_("Province code {code} is not in the table of Circular 07/2016/TT-BCA."),
                                  {"code": parsed.province_code}))
-    if birth_date is not None and birth_date.year != parsed.birth_year:
+    if birth_year is not None and birth_year != parsed.birth_year:
         problems.append(Mismatch(
             "birth_date",
             N_("Digits 4-6 ({digits}) mean born in {id_year}, but the birth date is in {year}."),
-            {"digits": number[3:6], "id_year": str(parsed.birth_year), "year": str(birth_date.year)}))
+            {"digits": number[3:6], "id_year": str(parsed.birth_year), "year": str(birth_year)}))
     if sex is not None:
         normalised = {"nam": "M", "m": "M", "nữ": "F", "nu": "F", "f": "F"}.get(sex.strip().lower())
         if normalised is None:

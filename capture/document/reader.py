@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime
 from capture.document import bac, tlv
 from capture.document.identity import DocumentSource, IdentityDocument, VerificationStep
 from capture.document.lds import LDS_FILES, LdsError, parse_dg1, parse_dg2, parse_dg13, parse_ef_com
-from capture.document.mrz import Mrz, MrzError, MrzInformation, cccd_document_numbers, cccd_personal_id, mrz_date
+from capture.document.mrz import Mrz, MrzError, MrzInformation, cccd_document_numbers, cccd_personal_id, mrz_birth_date
 from capture.document.passive_auth import passive_authentication
 from capture.document.personal_id import PersonalIdError, check_personal_id
 from capture.document.secure_messaging import SecureMessaging, UnauthenticatedData, UnauthenticatedStatus
@@ -222,24 +222,42 @@ def read_identity_document(reader: CardReader, access: MrzInformation | Sequence
         steps = [_authenticate(session, candidates)]
         files = {"COM": read_file(session, "COM", options)}
         com = parse_ef_com(files["COM"])
-        for name in options.data_groups:
-            if name in com.data_groups:
+        for name in (*(n for n in options.data_groups if n in com.data_groups), "SOD"):
+            try:
                 files[name] = read_file(session, name, options)
-        files["SOD"] = read_file(session, "SOD", options)
+            except AbsentFile as absent:
+                listed = "EF.COM lists it" if name != "SOD" else "every eMRTD has one"
+                steps.append(VerificationStep(f"{name} read", False, f"{listed}, but {absent.detail}"))
     finally:
         reader.power_off()
-    steps += passive_authentication(files["SOD"], {n: d for n, d in files.items() if n.startswith("DG")}, trust)
-    mrz = parse_dg1(files["DG1"]) if "DG1" in files else None
-    demographics = parse_dg13(files["DG13"]) if "DG13" in files else {}
+    steps += passive_authentication(files.get("SOD", b""), {n: d for n, d in files.items() if n.startswith("DG")},
+                                    trust)
+    mrz, demographics, portrait = None, {}, None
+    if "DG1" in files:
+        try:
+            mrz = parse_dg1(files["DG1"])
+        except LdsError as error:
+            steps.append(VerificationStep("DG1 MRZ", False, str(error)))
+    if "DG13" in files:
+        try:
+            demographics = parse_dg13(files["DG13"])
+        except LdsError as error:
+            steps.append(VerificationStep("DG13 citizen data", False, str(error)))
+    if "DG2" in files:
+        try:
+            faces = parse_dg2(files["DG2"])
+            portrait = faces[0].as_jpeg() if faces else None
+        except LdsError as error:
+            steps.append(VerificationStep("DG2 portrait", False, str(error)))
     if mrz is not None and not demographics:
         demographics = {"full_name": f"{mrz.surname} {mrz.given_names}".strip(), "sex": mrz.sex,
                         "nationality": mrz.nationality}
-    personal_id = demographics.get("personal_id") or (cccd_personal_id(mrz) if mrz else None) or ""
+    try:
+        from_mrz = cccd_personal_id(mrz) if mrz else None
+    except MrzError:
+        from_mrz = None  # reported by the CCCD checks
+    personal_id = demographics.get("personal_id") or from_mrz or ""
     steps += _cccd_checks(mrz, demographics, personal_id, today or date.today())
-    portrait = None
-    if "DG2" in files:
-        faces = parse_dg2(files["DG2"])
-        portrait = faces[0].as_jpeg() if faces else None
     return IdentityDocument(
         personal_id=personal_id, source=DocumentSource.CHIP, demographics=demographics,
         read_at=datetime.now(UTC), mrz=mrz.text if mrz else None, data_groups=files, portrait_jpeg=portrait,
@@ -249,13 +267,25 @@ def read_identity_document(reader: CardReader, access: MrzInformation | Sequence
 
 def _cccd_checks(mrz: Mrz | None, demographics: dict[str, str], personal_id: str,
                  today: date) -> list[VerificationStep]:
-    """The CCCD conventions checked on this card's own data (docs/cccd.md)."""
+    """The CCCD conventions checked on this card's own data (docs/cccd.md).  Birth dates may be
+    known only in part: MRZ ``YY<<<<`` / ``YYMM<<`` (9303-3), DG13 ``yyyy`` or ``mm/yyyy``."""
     if not personal_id:
         return []
     steps = []
+    mrz_birth: tuple[int, int | None, int | None] | None = None
+    if mrz is not None:
+        try:
+            mrz_birth = mrz_birth_date(mrz.birth_date, today=today)
+        except MrzError as error:
+            steps.append(VerificationStep("MRZ dates", False, str(error)))
+    card_birth, card_birth_problem = _dg13_date(demographics.get("date_of_birth", ""))
+    if card_birth_problem:
+        steps.append(VerificationStep("DG13 birth date", False, card_birth_problem))
     if mrz is not None:
         problems = []
-        if mrz.document_number not in cccd_document_numbers(personal_id):
+        if not _twelve_digits(personal_id):
+            problems.append(f"the personal ID number {personal_id!r} is not 12 digits")
+        elif mrz.document_number not in cccd_document_numbers(personal_id):
             problems.append(f"MRZ document number {mrz.document_number} is neither the first nor the last "
                             f"nine digits of {personal_id}")
         elif mrz.document_number != personal_id[3:]:
@@ -268,21 +298,19 @@ def _cccd_checks(mrz: Mrz | None, demographics: dict[str, str], personal_id: str
             problems.append(str(error))
         if in_optional_data not in (None, personal_id):
             problems.append(f"MRZ optional data holds {in_optional_data}, DG13 holds {personal_id}")
-        card_birth = _dg13_date(demographics.get("date_of_birth", ""))
-        if card_birth is not None and card_birth.strftime("%y%m%d") != mrz.birth_date:
-            problems.append(f"DG13 birth date {card_birth:%d/%m/%Y} differs from the MRZ's {mrz.birth_date}")
+        if card_birth is not None and not _same_date(card_birth, mrz.birth_date):
+            problems.append(f"DG13 birth date {demographics.get('date_of_birth')} differs from the MRZ's "
+                            f"{mrz.birth_date}")
         sex = {"Nam": "M", "Nữ": "F"}.get(demographics.get("sex", ""), mrz.sex)
         if sex != mrz.sex:
             problems.append(f"DG13 sex {demographics.get('sex')} differs from the MRZ's {mrz.sex}")
         steps.append(VerificationStep("MRZ and DG13 agree", not problems, "; ".join(problems) or
                                       f"document number = last 9 digits of {personal_id}; full ID in the "
                                       "optional data; birth date and sex match"))
-    birth = _dg13_date(demographics.get("date_of_birth", ""))
-    if birth is None and mrz is not None:
-        birth = mrz_date(mrz.birth_date, future=False, today=today)
+    birth = card_birth or mrz_birth
     try:
-        mismatches = check_personal_id(personal_id, birth_date=birth, sex=demographics.get("sex") or
-                                       (mrz.sex if mrz else None))
+        mismatches = check_personal_id(personal_id, birth_year=birth[0] if birth else None,
+                                       sex=demographics.get("sex") or (mrz.sex if mrz else None))
     except PersonalIdError as error:
         return [*steps, VerificationStep("Personal ID number rules", False, str(error))]
     steps.append(VerificationStep("Personal ID number rules", not mismatches,
@@ -291,9 +319,32 @@ def _cccd_checks(mrz: Mrz | None, demographics: dict[str, str], personal_id: str
     return steps
 
 
-def _dg13_date(text: str) -> date | None:
-    """A DG13 date (dd/mm/yyyy, as printed on the card), or None if absent or not a date."""
-    try:
-        return datetime.strptime(text, "%d/%m/%Y").date()
-    except ValueError:
-        return None
+def _twelve_digits(text: str) -> bool:
+    return len(text) == 12 and text.isascii() and text.isdigit()
+
+
+def _same_date(card: tuple[int, int | None, int | None], yymmdd: str) -> bool:
+    """Whether a DG13 date and an MRZ YYMMDD agree on every part both of them know."""
+    year, month, day = card
+    if f"{year % 100:02d}" != yymmdd[0:2]:
+        return False
+    if month is not None and yymmdd[2:4] != "<<" and f"{month:02d}" != yymmdd[2:4]:
+        return False
+    return day is None or yymmdd[4:6] == "<<" or f"{day:02d}" == yymmdd[4:6]
+
+
+def _dg13_date(text: str) -> tuple[tuple[int, int | None, int | None] | None, str]:
+    """A DG13 date as (year, month or None, day or None) - dd/mm/yyyy as printed on the card, or
+    mm/yyyy, or yyyy for a date known only in part - and the problem, if it is none of these."""
+    text = text.strip()
+    if not text:
+        return None, ""
+    for pattern, parts in (("%d/%m/%Y", 3), ("%m/%Y", 2), ("%Y", 1)):
+        try:
+            parsed = datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+        if len(text.split("/")[-1]) != 4:
+            break
+        return (parsed.year, parsed.month if parts >= 2 else None, parsed.day if parts == 3 else None), ""
+    return None, f"{text!r} is not a date written dd/mm/yyyy, mm/yyyy or yyyy"
