@@ -212,7 +212,9 @@ def parse(data: der.Buffer) -> ParsedSignedData:
         # that does not parse is malformed here rather than a surprise in a later step.
         for value in (*signer_infos, *certificates):
             _ = value.native
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as error:
+        # asn1crypto meets corrupt DER with any of these (AttributeError for a child it could not
+        # parse, IndexError / OverflowError for lengths and integers that run off the data).
         raise MalformedPacket(f"not a CMS SignedData: {error}") from error
     if isinstance(content, core.Void):
         raise MalformedPacket("the SignedData has no encapsulated content (detached signatures are not accepted)")

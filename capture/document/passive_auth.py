@@ -22,6 +22,12 @@ own :class:`VerificationStep` and a bad chip is a failed step, never an exceptio
 
 A step that cannot run because an earlier one failed reads ``passed=None`` - never verified.
 
+It never raises (issue 14: fuzzed SODs made asn1crypto and cryptography raise IndexError,
+AttributeError, InvalidVersion ... from lazily parsed parts): each step runs guarded, and an
+exception inside it - whatever its type - is that step *failing*, with the exception named in the
+reason and its traceback in the log at DEBUG.  Failing closed is the only safe reading of bytes
+that break a parser; a defect of our own shows up as a failed step and its log record.
+
 The CSCAs come from a folder (:func:`load_csca_store`) of certificates and ICAO CSCA master lists
 (9303-12 section 9), which only this module knows how to read.
 """
@@ -30,7 +36,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +51,8 @@ from crypto.asn1 import HASH_ALGORITHMS, digest, from_asn1_certificate
 from crypto.csca import CscaStore, is_ca
 from crypto.errors import KeyStoreError, PacketError, TamperedPacket, UnknownSigner
 from crypto.keys import load_certificates
+
+logger = logging.getLogger(__name__)
 
 ID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
 ID_CSCA_MASTER_LIST = "2.23.136.1.1.2"
@@ -163,17 +172,42 @@ def parse_sod(sod: bytes) -> SecurityObject:
         raise ValueError(str(error)) from error
     if signed.content_type != ID_LDS_SECURITY_OBJECT:
         raise ValueError(f"eContentType is {signed.content_type}, not id-ldsSecurityObject")
-    lso = LdsSecurityObject.load(bytes(signed.content))
-    algorithm = lso["hashAlgorithm"]["algorithm"].native
+    try:
+        lso = LdsSecurityObject.load(bytes(signed.content))
+        algorithm = lso["hashAlgorithm"]["algorithm"].native
+        found: dict[int, bytes] = {}
+        for entry in lso["dataGroupHashValues"]:
+            number, value = entry["dataGroupNumber"].native, entry["dataGroupHashValue"].native
+            if not isinstance(number, int) or not isinstance(value, bytes) or number in found:
+                raise ValueError(f"data group hash entry {number!r} is malformed or repeated")
+            found[number] = value
+        _ = signer_info["signed_attrs"].native  # parsed now, not lazily in a later step
+    except ValueError:
+        raise
+    except Exception as error:  # asn1crypto on corrupt DER: IndexError, AttributeError, TypeError ...
+        raise ValueError(f"the LDS Security Object does not parse: {_describe(error)}") from error
     if algorithm not in HASH_ALGORITHMS:
         raise ValueError(f"unsupported hash algorithm {algorithm}")
-    found = {int(entry["dataGroupNumber"].native): entry["dataGroupHashValue"].native
-             for entry in lso["dataGroupHashValues"]}
     try:
         ds = signed_data.signer_certificate(signed, signer_info)
     except PacketError as error:
         raise ValueError(f"the Document Signer certificate is not usable: {error}") from error
+    except Exception as error:  # cryptography on a corrupt certificate: InvalidVersion, ValueError ...
+        raise ValueError(f"the Document Signer certificate does not parse: {_describe(error)}") from error
     return SecurityObject(algorithm, found, signed, signer_info, ds)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _guarded(name: str, check: Callable[[], VerificationStep]) -> VerificationStep:
+    """``check()``, or the step failed when it raises (module docstring: failing closed)."""
+    try:
+        return check()
+    except Exception as error:
+        logger.debug("passive authentication step %r raised", name, exc_info=True)
+        return VerificationStep(name, False, f"cannot be checked: {_describe(error)}")
 
 
 def passive_authentication(sod: bytes, data_groups: Mapping[str, bytes], trust: CscaStore, *,
@@ -184,28 +218,34 @@ def passive_authentication(sod: bytes, data_groups: Mapping[str, bytes], trust: 
     group_names = sorted((n for n in data_groups if n.startswith("DG")), key=lambda n: int(n[2:]))
     try:
         security = parse_sod(sod)
-    except (ValueError, TypeError, KeyError) as error:
-        steps = [VerificationStep("SOD structure", False, str(error))]
+    except Exception as error:  # ValueError by design; anything else is a parser's, and fails the same
+        if not isinstance(error, ValueError):
+            logger.debug("parse_sod raised", exc_info=True)
+        steps = [VerificationStep("SOD structure", False, str(error) or _describe(error))]
         steps += [VerificationStep(name, None, "not checked: the SOD is unreadable") for name in
                   ("SOD signed attributes", "SOD signature", "Document Signer certificate",
                    *(f"{g} hash" for g in group_names))]
         return tuple(steps)
     steps = [VerificationStep("SOD structure", True, f"{security.hash_algorithm}, data groups "
                               + ", ".join(str(n) for n in sorted(security.hashes)))]
-    steps.append(_signed_attributes_step(security))
-    steps.append(_signature_step(security))
-    steps.append(_certificate_step(security.ds_certificate, trust, now))
+    steps.append(_guarded("SOD signed attributes", lambda: _signed_attributes_step(security)))
+    steps.append(_guarded("SOD signature", lambda: _signature_step(security)))
+    steps.append(_guarded("Document Signer certificate",
+                          lambda: _certificate_step(security.ds_certificate, trust, now)))
     for name in group_names:
-        expected = security.hashes.get(int(name[2:]))
-        if expected is None:
-            steps.append(VerificationStep(f"{name} hash", False, "the SOD lists no hash for this data group"))
-            continue
-        actual = digest(security.hash_algorithm, data_groups[name])
-        same = hmac.compare_digest(actual, expected)
-        steps.append(VerificationStep(f"{name} hash", same, "matches the SOD" if same else
-                                      f"{security.hash_algorithm} {actual.hex()[:16]}... but the SOD says "
-                                      f"{expected.hex()[:16]}...: the data group was altered"))
+        steps.append(_guarded(f"{name} hash", lambda name=name: _hash_step(security, name, data_groups[name])))
     return tuple(steps)
+
+
+def _hash_step(security: SecurityObject, name: str, data: bytes) -> VerificationStep:
+    expected = security.hashes.get(int(name[2:]))
+    if expected is None:
+        return VerificationStep(f"{name} hash", False, "the SOD lists no hash for this data group")
+    actual = digest(security.hash_algorithm, data)
+    same = hmac.compare_digest(actual, expected)
+    return VerificationStep(f"{name} hash", same, "matches the SOD" if same else
+                            f"{security.hash_algorithm} {actual.hex()[:16]}... but the SOD says "
+                            f"{expected.hex()[:16]}...: the data group was altered")
 
 
 def _signed_attributes_step(security: SecurityObject) -> VerificationStep:
