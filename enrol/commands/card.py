@@ -75,8 +75,9 @@ def _read_card(args: argparse.Namespace, config: StationConfig) -> int:
         print(_("Cannot read the card: {error}").format(error=error), file=sys.stderr)
         return EXIT_USAGE
     except (ExplainedError, Cancelled) as error:  # devices, BAC, secure messaging, LDS, chip
-        citizen = _(error.citizen_message) if isinstance(error, ExplainedError) else ""
-        report_failure(_("Reading the card failed: {error}") + "\n  " + citizen, error)
+        # _("") would print the translation catalogue's header: only a message that is there is translated.
+        message = error.citizen_message if isinstance(error, ExplainedError) else ""
+        report_failure(_("Reading the card failed: {error}") + ("\n  " + _(message) if message else ""), error)
         return EXIT_DEVICE
     _print(document, args.json)
     return EXIT_OK if document.verified else EXIT_DEVICE

@@ -54,3 +54,36 @@ def test_diagnosis_self_tests_a_discovered_and_a_configured_ccid_reader():
     config.devices[DeviceKind.CARD_READER] = DeviceConfig(DeviceKind.CARD_READER, "ccid", settings={"speed": 1})
     (report,) = [r for r in diagnose(config, [], usb_backend=sim.backend) if r.configured]
     assert report.status is Status.MISCONFIGURED and "[devices.card_reader]" in report.hint
+
+
+def test_an_error_without_a_citizen_message_prints_no_catalogue_header(capsys, monkeypatch):
+    """_("") is the translation catalogue's header (Project-Id-Version ...), not an empty string."""
+    from drivers.errors import ExplainedError
+    from enrol.commands import card
+
+    class Unexplained(ExplainedError):
+        citizen_message = ""
+
+    def fail(*args, **kwargs):
+        raise Unexplained("the chip said something odd")
+
+    monkeypatch.setattr(card, "read_identity_document", fail)
+    assert main(["--lang", "vi", "read-card", "--sim"]) == 1
+    err = capsys.readouterr().err
+    assert "the chip said something odd" in err and "Project-Id-Version" not in err and "Content-Type" not in err
+
+
+def test_a_card_with_a_malformed_portrait_reads_not_verified(capsys, monkeypatch):
+    from hardware_sim import emrtd
+
+    original = emrtd.build_files
+
+    def broken_dg2(citizen, pki=None, **options):
+        files = original(citizen, pki, **options)
+        files["DG2"] = files["DG2"][:-40] + bytes(40)  # the JPEG's end zeroed: after signing, so DG2 hash fails
+        return files
+
+    monkeypatch.setattr(emrtd, "build_files", broken_dg2)
+    assert main(["--lang", "en", "read-card", "--sim", "--seed", "4"]) == 1
+    out = capsys.readouterr().out
+    assert "✘ DG2 hash" in out and "✔ BAC" in out and "NOT VERIFIED" in out and "Traceback" not in out
