@@ -8,7 +8,8 @@ secure-messaging arithmetic.  It takes raw command APDUs and gives raw response 
 carrier can hold it - the CCID reader simulator (USB) or the vpcd client (PC/SC).
 
 Commands: SELECT (AID A0000002471001, EF by file identifier), GET CHALLENGE, EXTERNAL AUTHENTICATE,
-READ BINARY (offset in P1-P2, or a short EF identifier in P1 with the offset in P2), GET RESPONSE.
+INTERNAL AUTHENTICATE (Active Authentication, when the chip has a key: ``aa_key``), READ BINARY
+(offset in P1-P2, or a short EF identifier in P1 with the offset in P2), GET RESPONSE.
 Before BAC the files answer 6982 (security status not satisfied).  A protected response longer
 than the command's Le maximum (256 for a short APDU) is delivered in parts with ``61 xx`` and
 GET RESPONSE, as ISO/IEC 7816-4 7.6.1 allows; a 0xFF-byte read needs that, a 0xDF one does not.
@@ -44,6 +45,7 @@ from cryptography import x509
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.x509.oid import NameOID
 
@@ -60,7 +62,8 @@ DG13_OID = bytes.fromhex("06052800D2160108")[2:]  # 1.0.10646.1.0.8
 #: name -> (file identifier, short EF identifier, LDS tag)
 FILES = {
     "COM": (0x011E, 0x1E, 0x60), "SOD": (0x011D, 0x1D, 0x77), "DG1": (0x0101, 0x01, 0x61),
-    "DG2": (0x0102, 0x02, 0x75), "DG13": (0x010D, 0x0D, 0x6D),
+    "DG2": (0x0102, 0x02, 0x75), "DG13": (0x010D, 0x0D, 0x6D), "DG14": (0x010E, 0x0E, 0x6E),
+    "DG15": (0x010F, 0x0F, 0x6F),
 }
 
 SW_OK = b"\x90\x00"
@@ -261,18 +264,53 @@ def sign_sod(data_groups: dict[int, bytes], pki: ChipPki, *, digest: str = "sha2
 
 
 def build_files(citizen: Citizen, pki: ChipPki | None = None, *, jpeg2000: bool = False,
-                tamper: str | None = None) -> dict[str, bytes]:
+                tamper: str | None = None, aa_key: AaKey | None = None) -> dict[str, bytes]:
     """The card's files (name -> encoded file).  ``tamper`` names a data group changed *after*
-    the SOD was signed: one letter of its content altered, as a forger editing a chip would."""
+    the SOD was signed: one letter of its content altered, as a forger editing a chip would.
+    ``aa_key``: the chip's Active Authentication key, whose public half DG15 carries."""
     pki = pki or run_pki()
     groups = {1: _dg1(citizen), 2: _dg2(jpeg2000=jpeg2000), 13: _dg13(citizen)}
-    files = {"COM": _ef_com(bytes([0x61, 0x75, 0x6D])), "DG1": groups[1], "DG2": groups[2], "DG13": groups[13],
-             "SOD": sign_sod(groups, pki)}
+    tags = [0x61, 0x75, 0x6D]
+    if aa_key is not None:
+        groups[15] = tlv(0x6F, aa_key.public_key().public_bytes(serialization.Encoding.DER,
+                                                                serialization.PublicFormat.SubjectPublicKeyInfo))
+        tags.append(0x6F)
+    files = {"COM": _ef_com(bytes(tags)), **{f"DG{n}": d for n, d in groups.items()}, "SOD": sign_sod(groups, pki)}
     if tamper is not None:
         original = files[tamper]
         position = len(original) - 3
         files[tamper] = original[:position] + bytes([original[position] ^ 0x01]) + original[position + 1 :]
     return files
+
+
+# --------------------------------------------------------------------------- Active Authentication, chip side
+
+AaKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+#: ISO/IEC 9796-2 trailer for SHA-1 (the hash implied, one byte) - what chips use with RSA AA.
+TRAILER_SHA1 = 0xBC
+
+
+@functools.lru_cache(maxsize=2)
+def aa_key(algorithm: str = "rsa") -> AaKey:
+    """An Active Authentication key pair for simulated chips (one per algorithm and run)."""
+    return rsa.generate_private_key(65537, 1024) if algorithm == "rsa" else ec.generate_private_key(ec.SECP256R1())
+
+
+def aa_sign(key: AaKey, challenge: bytes) -> bytes:
+    """The chip's answer to INTERNAL AUTHENTICATE (ICAO 9303-11 6.1): RSA - ISO/IEC 9796-2 digital
+    signature scheme 1 with partial message recovery, SHA-1: ``F = 6A || M1 || SHA-1(M1 || M2) || BC``
+    with M2 the terminal's challenge and M1 the chip's nonce filling the rest of the modulus, and
+    ``s = F^d mod n``; ECDSA - SHA-256 over the challenge, the signature as plain ``r || s``
+    (BSI TR-03111)."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        size = (key.key_size + 7) // 8
+        m1 = os.urandom(size - 20 - 2)
+        f = b"\x6a" + m1 + hashlib.sha1(m1 + challenge).digest() + bytes([TRAILER_SHA1])
+        numbers = key.private_numbers()
+        return pow(int.from_bytes(f, "big"), numbers.d, numbers.public_numbers.n).to_bytes(size, "big")
+    r, s_value = decode_dss_signature(key.sign(challenge, ec.ECDSA(hashes.SHA256())))
+    order = (key.curve.key_size + 7) // 8
+    return r.to_bytes(order, "big") + s_value.to_bytes(order, "big")
 
 
 # --------------------------------------------------------------------------- 3DES, chip side
@@ -331,9 +369,11 @@ class EmrtdChip:
     """The chip of one card: ``process(command) -> response``, both raw APDU bytes."""
 
     def __init__(self, citizen: Citizen, *, files: dict[str, bytes] | None = None, pki: ChipPki | None = None,
-                 busy_s: float = 0.0, quirks: ChipQuirks = ChipQuirks()) -> None:
+                 busy_s: float = 0.0, quirks: ChipQuirks = ChipQuirks(), aa_key: AaKey | None = None) -> None:
         self.citizen = citizen
         self.quirks = quirks
+        self.aa_key = aa_key
+        """The private key INTERNAL AUTHENTICATE signs with (a clone has another one, or none)."""
         self.files = files if files is not None else build_files(citizen, pki)
         mrz = citizen.mrz_lines
         information = mrz[0][5:15] + mrz[1][0:7] + mrz[1][8:15]
@@ -497,6 +537,14 @@ class EmrtdChip:
             return self._challenge, SW_OK
         if ins == 0x82:
             return self._external_authenticate(data)
+        if ins == 0x88:
+            if self.aa_key is None:
+                return b"", SW_INS
+            if self._session is None:
+                return b"", SW_SECURITY
+            if len(data) != 8:
+                return b"", SW_WRONG_LENGTH
+            return aa_sign(self.aa_key, data), SW_OK
         if ins == 0xB0:
             return self._read_binary(p1, p2, le)
         return b"", SW_INS

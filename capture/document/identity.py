@@ -41,8 +41,8 @@ class IdentityDocument:
     """The chip's DG2 portrait, re-encoded as JPEG if it was JPEG 2000."""
     verification: tuple[VerificationStep, ...] = ()
     data_groups_present: tuple[str, ...] = ()
-    """The data groups the chip lists in EF.COM; DG14 / DG15 there mean chip or active
-    authentication (proof the chip is not a copy) is possible - this station does not run them yet."""
+    """The data groups the chip lists in EF.COM; DG15 there means Active Authentication (proof the
+    chip is not a copy), which the reader runs; DG14 means Chip Authentication, which it does not yet."""
 
     @property
     def verified(self) -> bool:

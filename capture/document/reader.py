@@ -10,7 +10,9 @@
    rest follow at offsets, ``chunk_size`` bytes at a time, or the whole file in one extended-length
    READ BINARY when the reader and card carry it.  A chip that refuses short EF identifiers is
    read with SELECT EF by file identifier instead.
-4. Passive authentication (:mod:`capture.document.passive_auth`), then the CCCD consistency
+4. Active Authentication when the chip has DG15 (:mod:`capture.document.active_auth`: INTERNAL
+   AUTHENTICATE under the same session, the step after passive authentication's).
+5. Passive authentication (:mod:`capture.document.passive_auth`), then the CCCD consistency
    checks: the MRZ's document number and optional data against DG13's ID number, DG1 against
    DG13 for birth date and sex, and the ID number's own rules (:mod:`capture.document.personal_id`).
 
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from capture.document import bac, tlv
+from capture.document.active_auth import active_authentication
 from capture.document.identity import DocumentSource, IdentityDocument, VerificationStep
 from capture.document.lds import LDS_FILES, LdsError, parse_dg1, parse_dg2, parse_dg13, parse_ef_com
 from capture.document.mrz import Mrz, MrzError, MrzInformation, cccd_document_numbers, cccd_personal_id, mrz_birth_date
@@ -68,7 +71,9 @@ class ReadOptions:
 
     chunk_size: int = DEFAULT_CHUNK
     extended: bool = False
-    data_groups: tuple[str, ...] = ("DG1", "DG2", "DG13")
+    data_groups: tuple[str, ...] = ("DG1", "DG2", "DG13", "DG15")
+    active_authentication: bool = True
+    """Run Active Authentication when the chip has DG15 (and DG15 is read)."""
     use_short_ef_id: bool = True
 
 
@@ -228,10 +233,14 @@ def read_identity_document(reader: CardReader, access: MrzInformation | Sequence
             except AbsentFile as absent:
                 listed = "EF.COM lists it" if name != "SOD" else "every eMRTD has one"
                 steps.append(VerificationStep(f"{name} read", False, f"{listed}, but {absent.detail}"))
+        clone_check = active_authentication(session.send, files["DG15"]) if (
+            options.active_authentication and "DG15" in files) else None
     finally:
         reader.power_off()
     steps += passive_authentication(files.get("SOD", b""), {n: d for n, d in files.items() if n.startswith("DG")},
                                     trust)
+    if clone_check is not None:
+        steps.append(clone_check)
     mrz, demographics, portrait = None, {}, None
     if "DG1" in files:
         try:
