@@ -1,18 +1,20 @@
-"""Fuzzing what reads a chip: mutated EF.COM, DG1, DG2, DG13 and EF.SOD files through their
+"""Fuzzing what reads a chip: mutated EF.COM, DG1, DG2, DG13, DG15 and EF.SOD files through their
 parsers and passive authentication, and whole-card reads of chips holding a mutated file, counting
 every exception that is not one of the documented typed errors (the goal is 0).
 
-Documented outcomes: the LDS parsers raise only :class:`LdsError`; passive authentication never
-raises (every problem is a failed step); a whole-card read returns a document or raises an
-``ExplainedError`` (BacError, ChipError, LdsError, SecureMessagingError, a DeviceError).
-DG14 and DG15 are not listed: the station has no parser for them yet (issue 14: Active and Chip
-Authentication), so nothing reads them to fuzz.  Mutations: hardware_sim.mutations; EF.SOD also
-with each of its bytes set in turn to its complement, 00, 11 and 88 (the "one-byte" rows), for an
-ECDSA and an RSA Document Signer; seeds are fixed.
+Documented outcomes: the LDS parsers raise only :class:`LdsError`, DG15's only ``Dg15Error``;
+passive authentication never raises (every problem is a failed step); a whole-card read returns
+a document or raises an ``ExplainedError`` (BacError, ChipError, LdsError, SecureMessagingError,
+a DeviceError).  Whole-card reads include Active Authentication (the chip has an RSA key, DG15
+its public half).  DG14 is not listed: the station has no parser for it yet (Chip Authentication,
+issue 14).  Mutations: hardware_sim.mutations; EF.SOD also with each of its bytes set in turn to
+its complement, 00, 11 and 88 (the "one-byte" rows), for an ECDSA and an RSA Document Signer;
+seeds are fixed.
 
     .venv/bin/python bench/emrtd_fuzz.py [--smoke] [--scale 1.0] [--seed 1]
 
-Default: about 1.0 million inputs (several minutes); ``--smoke`` 1/1000 of that.
+Default: about 1.0 million inputs (several minutes); ``--smoke``: 1/1000 of the random mutants and
+only the complement for the one-byte rows.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from capture.document.active_auth import Dg15Error, parse_dg15
 from capture.document.lds import LdsError, parse_dg1, parse_dg2, parse_dg13, parse_ef_com
 from capture.document.passive_auth import passive_authentication
 from capture.document.reader import ReadOptions, cccd_access, read_identity_document
@@ -33,11 +36,12 @@ from drivers.device import DeviceInfo, DeviceKind, SelfTestResult
 from drivers.errors import ExplainedError
 from drivers.smartcard.base import ATR, CardReader
 from hardware_sim.citizens import make_citizen
-from hardware_sim.emrtd import EmrtdChip, build_files, make_pki
+from hardware_sim.emrtd import EmrtdChip, aa_key, build_files, make_pki
 from hardware_sim.mutations import mutate, one_byte_changes
 
 #: Inputs per target at --scale 1 (about 10^6 in all).
-COUNTS = {"COM": 250_000, "DG1": 250_000, "DG13": 250_000, "DG2": 150_000, "SOD": 95_000, "card": 5_000}
+COUNTS = {"COM": 200_000, "DG1": 200_000, "DG13": 200_000, "DG15": 100_000, "DG2": 150_000, "SOD": 95_000,
+          "card": 5_000}
 
 
 class MemoryReader(CardReader):
@@ -112,16 +116,18 @@ def run(counts: dict[str, int], *, seed: int = 1, pki_algorithms: tuple[str, ...
     rng = random.Random(seed)
     citizen = make_citizen(seed)
     pkis = [make_pki(algorithm=a) for a in pki_algorithms]
-    cards = [build_files(citizen, pki) for pki in pkis]
+    key = aa_key("rsa")
+    cards = [build_files(citizen, pki, aa_key=key) for pki in pkis]
     trusts = [CscaStore([pki.csca_certificate]) for pki in pkis]
     files = cards[0]
     tallies: dict[str, Tally] = collections.defaultdict(Tally)
-    parsers = {"COM": parse_ef_com, "DG1": parse_dg1, "DG2": parse_dg2, "DG13": parse_dg13}
-    for name, parse in parsers.items():
+    parsers = {"COM": (parse_ef_com, LdsError), "DG1": (parse_dg1, LdsError), "DG2": (parse_dg2, LdsError),
+               "DG13": (parse_dg13, LdsError), "DG15": (parse_dg15, Dg15Error)}
+    for name, (parse, typed) in parsers.items():
         tally, started = tallies[name], time.perf_counter()
         for _ in range(counts.get(name, 0)):
             mutant = mutate(files[name], rng)
-            tally.run(lambda mutant=mutant, parse=parse: parse(mutant), (LdsError,))
+            tally.run(lambda mutant=mutant, parse=parse: parse(mutant), (typed,))
         tally.seconds = time.perf_counter() - started
     for index, (card, trust) in enumerate(zip(cards, trusts, strict=True)):
         groups = {n: d for n, d in card.items() if n.startswith("DG")}
@@ -141,9 +147,9 @@ def run(counts: dict[str, int], *, seed: int = 1, pki_algorithms: tuple[str, ...
                          citizen.expiry_date.strftime("%y%m%d"))
     tally, started = tallies["card"], time.perf_counter()
     for _ in range(counts.get("card", 0)):
-        target = rng.choice(("COM", "DG1", "DG2", "DG13", "SOD"))
+        target = rng.choice(("COM", "DG1", "DG2", "DG13", "DG15", "SOD"))
         mutated = dict(files) | {target: mutate(files[target], rng)}
-        reader = MemoryReader(EmrtdChip(citizen, files=mutated))
+        reader = MemoryReader(EmrtdChip(citizen, files=mutated, aa_key=key))
         tally.run(lambda reader=reader: read_identity_document(reader, access, trusts[0], options=ReadOptions()),
                   (ExplainedError,))
     tally.seconds = time.perf_counter() - started
@@ -157,7 +163,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     scale = 0.001 if args.smoke else args.scale
-    tallies = run({name: max(1, round(count * scale)) for name, count in COUNTS.items()}, seed=args.seed)
+    tallies = run({name: max(1, round(count * scale)) for name, count in COUNTS.items()}, seed=args.seed,
+                  one_byte_values=(None,) if args.smoke else ONE_BYTE_VALUES)
     print(f"{'target':22} {'inputs':>9} {'typed errors':>13} {'other exceptions':>17} {'seconds':>8}")
     for name, tally in tallies.items():
         print(f"{name:22} {tally.inputs:9d} {tally.typed:13d} {sum(tally.unexpected.values()):17d} "
