@@ -54,6 +54,8 @@ LEVEL_MASK = 0x00070000
 LEVELS = {0x00010000: "TPDU", 0x00020000: "short APDU", 0x00040000: "extended APDU"}
 
 ICC_ABSENT = 2
+#: During a run of APDUs, the interrupt endpoint (NotifySlotChange) is read at most this often.
+SLOT_CHANGE_POLL_S = 0.05
 STATUS_FAILED = 1
 STATUS_TIME_EXTENSION = 2
 ICC_MUTE = 0xFE
@@ -98,6 +100,7 @@ class CcidReader(CardReader):
         self._interface = 0
         self._ep_out = self._ep_in = 0
         self._ep_interrupt: int | None = None
+        self._drained_at = float("-inf")
         self._seq = 0
         self._powered = False
         self._removed = False
@@ -248,7 +251,13 @@ class CcidReader(CardReader):
 
     def exchange(self, command: bytes) -> bytes:
         self.open()
-        self._drain_slot_changes()
+        # Reading the interrupt endpoint costs its timeout (1 ms) when nothing is queued, which is
+        # most of the time: during a run of APDUs it is read at most every SLOT_CHANGE_POLL_S.  A
+        # removal in between is still seen at once, in the XfrBlock reply's ICC status (absent).
+        now = time.monotonic()
+        if now - self._drained_at >= SLOT_CHANGE_POLL_S:
+            self._drain_slot_changes()
+            self._drained_at = now
         if self._removed:
             raise CardRemoved("the card was taken away (NotifySlotChange)", device=self._name)
         if not self._powered:
