@@ -73,6 +73,7 @@ SW_SECURITY = b"\x69\x82"
 SW_CONDITIONS = b"\x69\x85"
 SW_SM_WRONG = b"\x69\x88"
 SW_NOT_FOUND = b"\x6a\x82"
+SW_WRONG_DATA = b"\x6a\x80"
 SW_AUTH_FAILED = b"\x63\x00"
 SW_WRONG_P1P2 = b"\x6b\x00"
 SW_INS = b"\x6d\x00"
@@ -263,14 +264,47 @@ def sign_sod(data_groups: dict[int, bytes], pki: ChipPki, *, digest: str = "sha2
     return tlv(0x77, content_info.dump())
 
 
+ID_PK_ECDH = "0.4.0.127.0.7.2.2.1.2"
+ID_CA_ECDH_3DES_CBC_CBC = "0.4.0.127.0.7.2.2.3.2.1"
+
+
+class _SecurityInfo(core.Sequence):
+    _fields = [("protocol", core.ObjectIdentifier), ("required", core.Any)]
+
+
+class _SecurityInfos(core.SetOf):
+    _child_spec = _SecurityInfo
+
+
+def dg14(ca_public_key: ec.EllipticCurvePublicKey) -> bytes:
+    """DG14: ChipAuthenticationInfo (id-CA-ECDH-3DES-CBC-CBC, version 1) and
+    ChipAuthenticationPublicKeyInfo (id-PK-ECDH, the SubjectPublicKeyInfo) - BSI TR-03110 A.1.1."""
+    spki = ca_public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    infos = _SecurityInfos([
+        {"protocol": ID_CA_ECDH_3DES_CBC_CBC, "required": core.Integer(1)},
+        {"protocol": ID_PK_ECDH, "required": core.Any.load(spki)},
+    ])
+    return tlv(0x6E, infos.dump())
+
+
+@functools.lru_cache(maxsize=1)
+def ca_key() -> ec.EllipticCurvePrivateKey:
+    """A Chip Authentication key pair for simulated chips (one per run)."""
+    return ec.generate_private_key(ec.SECP256R1())
+
+
 def build_files(citizen: Citizen, pki: ChipPki | None = None, *, jpeg2000: bool = False,
-                tamper: str | None = None, aa_key: AaKey | None = None) -> dict[str, bytes]:
+                tamper: str | None = None, aa_key: AaKey | None = None,
+                ca_public_key: ec.EllipticCurvePublicKey | None = None) -> dict[str, bytes]:
     """The card's files (name -> encoded file).  ``tamper`` names a data group changed *after*
     the SOD was signed: one letter of its content altered, as a forger editing a chip would.
     ``aa_key``: the chip's Active Authentication key, whose public half DG15 carries."""
     pki = pki or run_pki()
     groups = {1: _dg1(citizen), 2: _dg2(jpeg2000=jpeg2000), 13: _dg13(citizen)}
     tags = [0x61, 0x75, 0x6D]
+    if ca_public_key is not None:
+        groups[14] = dg14(ca_public_key)
+        tags.append(0x6E)
     if aa_key is not None:
         groups[15] = tlv(0x6F, aa_key.public_key().public_bytes(serialization.Encoding.DER,
                                                                 serialization.PublicFormat.SubjectPublicKeyInfo))
@@ -369,8 +403,11 @@ class EmrtdChip:
     """The chip of one card: ``process(command) -> response``, both raw APDU bytes."""
 
     def __init__(self, citizen: Citizen, *, files: dict[str, bytes] | None = None, pki: ChipPki | None = None,
-                 busy_s: float = 0.0, quirks: ChipQuirks = ChipQuirks(), aa_key: AaKey | None = None) -> None:
+                 busy_s: float = 0.0, quirks: ChipQuirks = ChipQuirks(), aa_key: AaKey | None = None,
+                 ca_key: ec.EllipticCurvePrivateKey | None = None) -> None:
         self.citizen = citizen
+        self.ca_key = ca_key
+        """The private key of Chip Authentication (DG14's public key), if the chip has one."""
         self.quirks = quirks
         self.aa_key = aa_key
         """The private key INTERNAL AUTHENTICATE signs with (a clone has another one, or none)."""
@@ -395,6 +432,7 @@ class EmrtdChip:
         self._session: tuple[bytes, bytes, int] | None = None  # KSenc, KSmac, SSC
         self._selected: str | None = None
         self._pending = b""
+        self._next_session: tuple[bytes, bytes, int] | None = None  # after Chip Authentication
 
     def garbage_next(self, *, skip: int = 0) -> None:
         """Answer the next command (after ``skip`` more) with random bytes instead of a response.
@@ -518,6 +556,8 @@ class EmrtdChip:
         do99 = tlv(0x99, sw) if self.quirks.do99 else b""
         protected = do87 + do99 + tlv(0x8E, _mac(ks_mac, ssc.to_bytes(8, "big") + do87 + do99))
         self._session = (ks_enc, ks_mac, ssc)
+        if self._next_session is not None:  # Chip Authentication: this answer was the last under the old keys
+            self._session, self._next_session = self._next_session, None
         limit = 65536 if extended else 256
         if len(protected) > limit:
             self._pending = protected[limit:]
@@ -537,6 +577,8 @@ class EmrtdChip:
             return self._challenge, SW_OK
         if ins == 0x82:
             return self._external_authenticate(data)
+        if ins == 0x22 and p1 == 0x41 and p2 == 0xA6:
+            return b"", self._chip_authentication(data)
         if ins == 0x88:
             if self.aa_key is None:
                 return b"", SW_INS
@@ -548,6 +590,23 @@ class EmrtdChip:
         if ins == 0xB0:
             return self._read_binary(p1, p2, le)
         return b"", SW_INS
+
+    def _chip_authentication(self, data: bytes) -> bytes:
+        """MSE:Set KAT (BSI TR-03110 / 9303-11 6.2, version 1): ``91`` the terminal's ephemeral EC
+        point; the new session (3DES keys from SHA-1(K || counter), SSC 0) starts after this answer."""
+        if self.ca_key is None:
+            return SW_INS
+        if self._session is None:
+            return SW_SECURITY
+        if len(data) < 2 or data[0] != 0x91 or data[1] >= 0x80 or len(data) < 2 + data[1]:
+            return SW_WRONG_DATA
+        try:
+            point = ec.EllipticCurvePublicKey.from_encoded_point(self.ca_key.curve, data[2 : 2 + data[1]])
+        except ValueError:
+            return SW_WRONG_DATA
+        shared = self.ca_key.exchange(ec.ECDH(), point)
+        self._next_session = (_kdf(shared, 1), _kdf(shared, 2), 0)
+        return SW_OK
 
     def _select(self, p1: int, p2: int, data: bytes) -> bytes:
         if p1 == 0x04:

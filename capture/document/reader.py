@@ -11,7 +11,9 @@
    READ BINARY when the reader and card carry it.  A chip that refuses short EF identifiers is
    read with SELECT EF by file identifier instead.
 4. Active Authentication when the chip has DG15 (:mod:`capture.document.active_auth`: INTERNAL
-   AUTHENTICATE under the same session, the step after passive authentication's).
+   AUTHENTICATE under the same session), then Chip Authentication when it has DG14
+   (:mod:`capture.document.chip_auth`: new session keys from DG14's key, proved by one protected
+   SELECT) - their steps come after passive authentication's.
 5. Passive authentication (:mod:`capture.document.passive_auth`), then the CCCD consistency
    checks: the MRZ's document number and optional data against DG13's ID number, DG1 against
    DG13 for birth date and sex, and the ID number's own rules (:mod:`capture.document.personal_id`).
@@ -29,6 +31,7 @@ from datetime import UTC, date, datetime
 
 from capture.document import bac, tlv
 from capture.document.active_auth import active_authentication
+from capture.document.chip_auth import chip_authentication
 from capture.document.identity import DocumentSource, IdentityDocument, VerificationStep
 from capture.document.lds import LDS_FILES, LdsError, parse_dg1, parse_dg2, parse_dg13, parse_ef_com
 from capture.document.mrz import Mrz, MrzError, MrzInformation, cccd_document_numbers, cccd_personal_id, mrz_birth_date
@@ -71,9 +74,11 @@ class ReadOptions:
 
     chunk_size: int = DEFAULT_CHUNK
     extended: bool = False
-    data_groups: tuple[str, ...] = ("DG1", "DG2", "DG13", "DG15")
+    data_groups: tuple[str, ...] = ("DG1", "DG2", "DG13", "DG14", "DG15")
     active_authentication: bool = True
     """Run Active Authentication when the chip has DG15 (and DG15 is read)."""
+    chip_authentication: bool = True
+    """Run Chip Authentication when the chip has DG14 (and DG14 is read)."""
     use_short_ef_id: bool = True
 
 
@@ -233,14 +238,18 @@ def read_identity_document(reader: CardReader, access: MrzInformation | Sequence
             except AbsentFile as absent:
                 listed = "EF.COM lists it" if name != "SOD" else "every eMRTD has one"
                 steps.append(VerificationStep(f"{name} read", False, f"{listed}, but {absent.detail}"))
-        clone_check = active_authentication(session.send, files["DG15"]) if (
-            options.active_authentication and "DG15" in files) else None
+        clone_checks = []
+        if options.active_authentication and "DG15" in files:
+            clone_checks.append(active_authentication(session.send, files["DG15"]))
+        if options.chip_authentication and "DG14" in files and session.sm is not None:
+            step, restarted = chip_authentication(session.reader, session.sm, files["DG14"])
+            clone_checks.append(step)
+            session.sm = restarted
     finally:
         reader.power_off()
     steps += passive_authentication(files.get("SOD", b""), {n: d for n, d in files.items() if n.startswith("DG")},
                                     trust)
-    if clone_check is not None:
-        steps.append(clone_check)
+    steps += clone_checks
     mrz, demographics, portrait = None, {}, None
     if "DG1" in files:
         try:
