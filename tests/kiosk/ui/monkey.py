@@ -36,6 +36,10 @@ GUIDE_STEPS = 3
 """Steps of the guide after each burst: enough that the enrolment moves on although a burst often
 presses "Back" or "Cancel" somewhere."""
 STUCK_S = 90.0
+COLLECT_EVERY_S = 1.0
+"""The garbage collector runs between touches at most this often: enough to catch a widget kept only
+by a weak reference (it runs dozens of times per screen visit), while a collection of the whole test
+session's heap, a second or more on a loaded machine, does not become most of the run."""
 """The guide gives up (the screen is stuck) when it cannot leave a screen for this long."""
 
 
@@ -70,6 +74,7 @@ class Monkey:
         self.seen: dict[str, set[str]] = {}
         """Texts shown, by screen or dialog (filled by :meth:`touch_every`)."""
         self._faults = self.app.faults
+        self._collected_at = 0.0
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -93,8 +98,9 @@ class Monkey:
         return MonkeyFailure(f"seed {self.report.seed}, on the {self.app.root.current} screen: {what}\n{self.report}")
 
     def _check(self, *, collect: bool = True) -> None:
-        if collect:
+        if collect and time.monotonic() - self._collected_at >= COLLECT_EVERY_S:
             gc.collect()
+            self._collected_at = time.monotonic()
         self.kiosk.pump(0.05)
         if self.app.faults != self._faults:
             raise self._failure("an exception reached the containment (see the log for its traceback)")
