@@ -10,7 +10,11 @@ physical limit is the bytes of EF.COM, DG1, DG2, DG13 and EF.SOD alone over that
 protocol could beat; "air bytes" adds every APDU header, secure-messaging object, MAC and status
 word, which is where the chunk size shows.
 
-    .venv/bin/python bench/card_read.py [--smoke] [--rate 424000] [--repeat 3]
+    .venv/bin/python bench/card_read.py [--smoke] [--rate 424000] [--repeat 3] [--clone-detection]
+
+The chip announces extended length in its ATR, so "default (auto)" - what the station does - reads
+whole files; ``--clone-detection`` gives it DG14 and DG15 (Chip and Active Authentication run,
+their APDUs and files count, the limit is over every file).
 
 ``--smoke``: one read per mode instead of the median of ``--repeat`` (the tests run it).
 """
@@ -27,10 +31,12 @@ from crypto.csca import CscaStore
 from drivers.smartcard import ccid
 from hardware_sim.ccid import CcidReaderSimulator
 from hardware_sim.citizens import make_citizen
-from hardware_sim.emrtd import EmrtdChip, run_pki
+from hardware_sim.emrtd import EmrtdChip, aa_key, build_files, ca_key, run_pki
 
-MODES = {"chunks of 0xDF": ReadOptions(chunk_size=0xDF), "chunks of 0xFF": ReadOptions(chunk_size=0xFF),
-         "extended length": ReadOptions(extended=True)}
+MODES = {"chunks of 0xDF": ReadOptions(chunk_size=0xDF, extended=False),
+         "chunks of 0xFF": ReadOptions(chunk_size=0xFF, extended=False),
+         "extended length": ReadOptions(extended=True),
+         "default (auto)": ReadOptions()}
 
 
 def main() -> None:
@@ -38,16 +44,22 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=424_000, help="simulated bit rate (bit/s)")
     parser.add_argument("--repeat", type=int, default=3, help="reads per mode (the median is printed)")
     parser.add_argument("--smoke", action="store_true", help="quick run: one read per mode")
+    parser.add_argument("--clone-detection", action="store_true",
+                        help="a chip with DG14 and DG15: Chip and Active Authentication in every read")
     args = parser.parse_args()
     if args.smoke:
         args.repeat = 1
 
     citizen = make_citizen(1)
-    chip = EmrtdChip(citizen)
+    if args.clone_detection:
+        files = build_files(citizen, aa_key=aa_key("rsa"), ca_public_key=ca_key().public_key())
+        chip = EmrtdChip(citizen, files=files, aa_key=aa_key("rsa"), ca_key=ca_key(), extended_length=True)
+    else:
+        chip = EmrtdChip(citizen, extended_length=True)
     trust = CscaStore([run_pki().csca_certificate])
     access = cccd_access(citizen.personal_id, citizen.birth_date.strftime("%y%m%d"),
                          citizen.expiry_date.strftime("%y%m%d"))
-    file_bytes = sum(len(chip.files[name]) for name in ("COM", "DG1", "DG2", "DG13", "SOD"))
+    file_bytes = sum(len(data) for data in chip.files.values())
     limit = 8 * file_bytes / args.rate
     print(f"Files: {', '.join(f'{n} {len(d)} B' for n, d in chip.files.items())} = {file_bytes} bytes")
     print(f"Simulated rate {args.rate / 1000:g} kbit/s: physical limit {limit * 1000:.0f} ms\n")

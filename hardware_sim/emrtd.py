@@ -80,9 +80,14 @@ SW_INS = b"\x6d\x00"
 SW_CLA = b"\x6e\x00"
 
 
-def atr() -> bytes:
+#: Historical bytes of a chip that announces extended Lc/Le: category 80, card capabilities (73)
+#: whose third byte has b7 set (ISO/IEC 7816-4 8.1.1.2.7).
+EXTENDED_HISTORICAL_BYTES = bytes.fromhex("80 73 00 00 40")
+
+
+def atr(historical: bytes = HISTORICAL_BYTES) -> bytes:
     """The chip's ATR, with TCK."""
-    body = bytes([0x80 | len(HISTORICAL_BYTES), 0x80, 0x01]) + HISTORICAL_BYTES
+    body = bytes([0x80 | len(historical), 0x80, 0x01]) + historical
     check = 0
     for byte in body:
         check ^= byte
@@ -404,7 +409,7 @@ class EmrtdChip:
 
     def __init__(self, citizen: Citizen, *, files: dict[str, bytes] | None = None, pki: ChipPki | None = None,
                  busy_s: float = 0.0, quirks: ChipQuirks = ChipQuirks(), aa_key: AaKey | None = None,
-                 ca_key: ec.EllipticCurvePrivateKey | None = None) -> None:
+                 ca_key: ec.EllipticCurvePrivateKey | None = None, extended_length: bool = False) -> None:
         self.citizen = citizen
         self.ca_key = ca_key
         """The private key of Chip Authentication (DG14's public key), if the chip has one."""
@@ -418,7 +423,8 @@ class EmrtdChip:
         self._k_enc, self._k_mac = _kdf(seed, 1), _kdf(seed, 2)
         self.busy_s = busy_s
         """Seconds each command takes (a slow card)."""
-        self.atr = atr()
+        self.atr = atr(EXTENDED_HISTORICAL_BYTES if extended_length else HISTORICAL_BYTES)
+        """Announces extended Lc/Le in its card capabilities when ``extended_length``."""
         self.lock = threading.Lock()
         self._garbage: int | None = None
         self.commands = 0

@@ -24,6 +24,7 @@ DO8E = 242 bytes) fits a short response APDU; 0xFF needs 275 bytes and so a GET 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,7 +74,9 @@ class ReadOptions:
     """How to read: the plain bytes per READ BINARY (1-65536), or whole files with extended length."""
 
     chunk_size: int = DEFAULT_CHUNK
-    extended: bool = False
+    extended: bool | None = None
+    """Whole files in one extended-length READ BINARY: True, False, or None - when both the reader
+    (``supports_extended``) and the chip (its ATR's card capabilities) say they carry it."""
     data_groups: tuple[str, ...] = ("DG1", "DG2", "DG13", "DG14", "DG15")
     active_authentication: bool = True
     """Run Active Authentication when the chip has DG15 (and DG15 is read)."""
@@ -226,7 +229,9 @@ def read_identity_document(reader: CardReader, access: MrzInformation | Sequence
     options = options or ReadOptions()
     candidates = [access] if isinstance(access, MrzInformation) else list(access)
     session = _Session(reader, cancel)
-    reader.power_on()
+    answer_to_reset = reader.power_on()
+    if options.extended is None:
+        options = dataclasses.replace(options, extended=answer_to_reset.extended_length and reader.supports_extended)
     try:
         session.select_application()
         steps = [_authenticate(session, candidates)]

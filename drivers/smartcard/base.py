@@ -177,6 +177,23 @@ class ATR:
             raise fail(f"{len(rest)} unexpected byte(s) after the historical bytes")
         return cls(raw, tuple(dict.fromkeys(protocols or [0])), historical)
 
+    @property
+    def extended_length(self) -> bool:
+        """Whether the card says it takes extended Lc and Le fields: the third byte of its card
+        capabilities (compact-TLV tag 7 in historical bytes that start with category indicator 80),
+        bit b7 (ISO/IEC 7816-4 8.1.1.2.7, table 87).  False when the ATR does not say."""
+        data = self.historical_bytes
+        if not data or data[0] != 0x80:
+            return False
+        index = 1
+        while index < len(data):
+            tag, length = data[index] >> 4, data[index] & 0x0F
+            value = data[index + 1 : index + 1 + length]
+            if tag == 0x7 and len(value) >= 3:
+                return bool(value[2] & 0x40)
+            index += 1 + length
+        return False
+
     def __str__(self) -> str:
         return self.raw.hex(" ").upper()
 

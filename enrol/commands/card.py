@@ -65,7 +65,8 @@ def _access(args: argparse.Namespace, simulated_citizen: object | None) -> list[
 
 
 def _read_card(args: argparse.Namespace, config: StationConfig) -> int:
-    options = ReadOptions(chunk_size=args.chunk, extended=args.extended)
+    # --extended forces whole-file reads; otherwise they are used when the reader and the chip both can.
+    options = ReadOptions(chunk_size=args.chunk, extended=True if args.extended else None)
     try:
         if args.sim:
             document = _read_simulated(args, options)

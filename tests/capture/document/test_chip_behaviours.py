@@ -159,3 +159,23 @@ def test_a_6282_read_twice_without_mac_is_a_chip_error(sim, citizen, monkeypatch
         reader_module._read_binary(reader_module._Session.__new__(reader_module._Session),
                                    reader_module.CommandAPDU(0, 0xB0, 0, 0, le=0xDF))
     assert [c.le for c in calls] == [0xDF, 32]
+
+
+# ---- extended length when both ends carry it
+
+def test_the_atr_says_whether_the_chip_takes_extended_length():
+    from drivers.smartcard.base import ATR
+    from hardware_sim.emrtd import EXTENDED_HISTORICAL_BYTES, HISTORICAL_BYTES, atr
+
+    assert ATR.parse(atr(EXTENDED_HISTORICAL_BYTES)).extended_length
+    assert not ATR.parse(atr(HISTORICAL_BYTES)).extended_length
+    assert not ATR.parse(atr(bytes.fromhex("80 73 00 00 00"))).extended_length
+
+
+@pytest.mark.parametrize(("chip_can", "forced", "whole_files"), [(True, None, True), (False, None, False),
+                                                                  (True, False, False)])
+def test_extended_length_is_used_when_reader_and_chip_both_carry_it(sim, citizen, chip_can, forced, whole_files):
+    chip = EmrtdChip(citizen, extended_length=chip_can)
+    sim.insert_card(chip)
+    assert_verified(read(sim, citizen, extended=forced))
+    assert (chip.commands <= 12) == whole_files, chip.commands
