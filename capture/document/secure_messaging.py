@@ -15,6 +15,9 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives import cmac
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from capture.document import bac
 from capture.document.tlv import TlvError, encode_tlv, iter_tlvs
 from drivers.errors import N_, ExplainedError
@@ -55,23 +58,41 @@ class SecureMessaging:
     def from_session(cls, keys: bac.SessionKeys) -> SecureMessaging:
         return cls(keys.ks_enc, keys.ks_mac, keys.ssc)
 
+    #: Cipher block and SSC size in bytes: 8 for 3DES (BAC, Chip Authentication with 3DES).
+    block = bac.BLOCK
+
     def _next_ssc(self) -> bytes:
-        self.ssc = (self.ssc + 1) % (1 << 64)
-        return self.ssc.to_bytes(8, "big")
+        self.ssc = (self.ssc + 1) % (1 << (8 * self.block))
+        return self.ssc.to_bytes(self.block, "big")
+
+    def _pad(self, data: bytes) -> bytes:
+        padded = data + b"\x80"
+        return padded + bytes(-len(padded) % self.block)
+
+    def _encrypt(self, ssc: bytes, data: bytes) -> bytes:
+        return bac.encrypt(self.ks_enc, data)
+
+    def _decrypt(self, ssc: bytes, data: bytes) -> bytes:
+        return bac.decrypt(self.ks_enc, data)
+
+    def _mac(self, data: bytes) -> bytes:
+        """MAC over ``data`` (SSC first), padded here: retail MAC (ISO/IEC 9797-1 algorithm 3)."""
+        return bac.retail_mac(self.ks_mac, data)
 
     def protect(self, command: CommandAPDU) -> CommandAPDU:
         """The protected form of ``command`` (increments the SSC)."""
         cla = command.cla | 0x0C
         header = bytes([cla, command.ins, command.p1, command.p2])
+        ssc = self._next_ssc()
         do87 = b""
         if command.data:
-            do87 = encode_tlv(0x87, b"\x01" + bac.encrypt(self.ks_enc, bac.pad(command.data)))
+            do87 = encode_tlv(0x87, b"\x01" + self._encrypt(ssc, self._pad(command.data)))
         do97 = b""
         extended = command.needs_extended
         if command.le is not None:
             le_bytes = 2 if command.le > SHORT_MAX_LE else 1
             do97 = encode_tlv(0x97, (command.le % (1 << (8 * le_bytes))).to_bytes(le_bytes, "big"))
-        mac = bac.retail_mac(self.ks_mac, self._next_ssc() + bac.pad(header) + do87 + do97)
+        mac = self._mac(ssc + self._pad(header) + do87 + do97)
         body = do87 + do97 + encode_tlv(0x8E, mac)
         return CommandAPDU(cla, command.ins, command.p1, command.p2, body,
                            EXTENDED_MAX_LE if extended else SHORT_MAX_LE)
@@ -108,7 +129,7 @@ class SecureMessaging:
             raise SecureMessagingError(f"protected response has objects {[f'{t:X}' for t in tags]}, "
                                        "expected [87] [99] 8E")
         mac_input = b"".join(response.data[o.start : o.end] for o in objects[:-1])
-        if not hmac.compare_digest(bac.retail_mac(self.ks_mac, ssc + mac_input), objects[-1].value):
+        if not hmac.compare_digest(self._mac(ssc + mac_input), objects[-1].value):
             raise SecureMessagingError("the response MAC does not check")
         status = objects[-2].value if 0x99 in tags else bytes([response.sw1, response.sw2])
         if len(status) != 2:
@@ -116,10 +137,10 @@ class SecureMessaging:
         data = b""
         if objects[0].tag == 0x87:
             cryptogram = objects[0].value
-            if not cryptogram or cryptogram[0] != 0x01 or (len(cryptogram) - 1) % bac.BLOCK:
-                raise SecureMessagingError("DO87 is not padding-indicator 01 + whole 3DES blocks")
+            if not cryptogram or cryptogram[0] != 0x01 or (len(cryptogram) - 1) % self.block:
+                raise SecureMessagingError("DO87 is not padding-indicator 01 + whole cipher blocks")
             try:
-                data = bac.unpad(bac.decrypt(self.ks_enc, cryptogram[1:]))
+                data = bac.unpad(self._decrypt(ssc, cryptogram[1:]))
             except ValueError as error:
                 raise SecureMessagingError(f"decrypted data: {error}") from error
         return ResponseAPDU(data, status[0], status[1])
@@ -127,3 +148,28 @@ class SecureMessaging:
     def transmit(self, reader: CardReader, command: CommandAPDU) -> ResponseAPDU:
         """Send ``command`` protected over ``reader`` and return the checked plain response."""
         return self.unprotect(reader.transmit(self.protect(command)))
+
+
+class AesSecureMessaging(SecureMessaging):
+    """Secure messaging with AES (after PACE, 9303-11 9.8.6.3 / BSI TR-03110 F.2): a 16-byte SSC
+    (0 after PACE), AES-CBC with the IV ``AES(KSenc, SSC)``, padding to 16 bytes, and the MAC the
+    first 8 bytes of AES-CMAC(KSmac, SSC || padded data)."""
+
+    block = 16
+
+    def _cipher(self, ssc: bytes) -> Cipher:
+        iv_encryptor = Cipher(algorithms.AES(self.ks_enc), modes.ECB()).encryptor()
+        return Cipher(algorithms.AES(self.ks_enc), modes.CBC(iv_encryptor.update(ssc) + iv_encryptor.finalize()))
+
+    def _encrypt(self, ssc: bytes, data: bytes) -> bytes:
+        encryptor = self._cipher(ssc).encryptor()
+        return encryptor.update(data) + encryptor.finalize()
+
+    def _decrypt(self, ssc: bytes, data: bytes) -> bytes:
+        decryptor = self._cipher(ssc).decryptor()
+        return decryptor.update(data) + decryptor.finalize()
+
+    def _mac(self, data: bytes) -> bytes:
+        mac = cmac.CMAC(algorithms.AES(self.ks_mac))
+        mac.update(self._pad(data))
+        return mac.finalize()[:8]

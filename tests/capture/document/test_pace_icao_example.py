@@ -125,3 +125,16 @@ def test_wrong_password_refused_by_the_chip_is_a_pace_error():
     with pytest.raises(pace.PaceError) as raised:
         pace.establish(transmit, OID, 13, H(K), random_scalar=the_example_keys())
     assert raised.value.sw == 0x6300
+
+
+def test_aes_secure_messaging_with_the_example_session_keys():
+    """SELECT of the eMRTD application under the G.1 session keys, SSC 0 (9303-11 9.8.6.3); the
+    protected APDUs as jcexpress's icao-sm-vectors (aes-session) give them - a third-party vector,
+    not one printed in the standard."""
+    from capture.document.secure_messaging import AesSecureMessaging
+
+    sm = AesSecureMessaging(H(KS_ENC), H(KS_MAC), bytes(16))
+    protected = sm.protect(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, H("A0000002471001")))
+    assert protected.to_bytes() == H("0CA4040C1D871101752F676B09FAC86A87D632749A49C7CC8E08C18BA1FCE707BD9F00")
+    answer = sm.unprotect(ResponseAPDU.from_bytes(H("990290008E08BEA7B381C494A0799000")))
+    assert answer.ok and answer.data == b""
