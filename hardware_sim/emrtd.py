@@ -46,7 +46,8 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.cmac import CMAC
 from cryptography.x509.oid import NameOID
 
 from hardware_sim.citizens import Citizen, face_pixels
@@ -63,7 +64,7 @@ DG13_OID = bytes.fromhex("06052800D2160108")[2:]  # 1.0.10646.1.0.8
 FILES = {
     "COM": (0x011E, 0x1E, 0x60), "SOD": (0x011D, 0x1D, 0x77), "DG1": (0x0101, 0x01, 0x61),
     "DG2": (0x0102, 0x02, 0x75), "DG13": (0x010D, 0x0D, 0x6D), "DG14": (0x010E, 0x0E, 0x6E),
-    "DG15": (0x010F, 0x0F, 0x6F),
+    "DG15": (0x010F, 0x0F, 0x6F), "CardAccess": (0x011C, 0x1C, 0x31),
 }
 
 SW_OK = b"\x90\x00"
@@ -352,6 +353,92 @@ def aa_sign(key: AaKey, challenge: bytes) -> bytes:
     return r.to_bytes(order, "big") + s_value.to_bytes(order, "big")
 
 
+# --------------------------------------------------------------------------- PACE, chip side
+
+ID_PACE_ECDH_GM_AES_128 = "0.4.0.127.0.7.2.2.4.2.2"
+
+
+class _Curve:
+    """Affine arithmetic on a prime-field Weierstrass curve (the chip's own, for the mapped generator)."""
+
+    def __init__(self, p: int, a: int, b: int, g: tuple[int, int], n: int) -> None:
+        self.p, self.a, self.b, self.g, self.n = p, a, b, g, n
+
+    def add(self, one: tuple[int, int] | None, two: tuple[int, int] | None) -> tuple[int, int] | None:
+        if one is None or two is None:
+            return one or two
+        if one[0] == two[0] and (one[1] + two[1]) % self.p == 0:
+            return None
+        if one == two:
+            lam = (3 * one[0] ** 2 + self.a) * pow(2 * one[1], -1, self.p)
+        else:
+            lam = (two[1] - one[1]) * pow(two[0] - one[0], -1, self.p)
+        x = (lam * lam - one[0] - two[0]) % self.p
+        return x, (lam * (one[0] - x) - one[1]) % self.p
+
+    def mul(self, k: int, point: tuple[int, int]) -> tuple[int, int]:
+        result = None
+        for bit in bin(k)[2:]:
+            result = self.add(result, result)
+            if bit == "1":
+                result = self.add(result, point)
+        assert result is not None
+        return result
+
+    def encode(self, point: tuple[int, int]) -> bytes:
+        return b"\x04" + point[0].to_bytes(32, "big") + point[1].to_bytes(32, "big")
+
+    def decode(self, data: bytes) -> tuple[int, int] | None:
+        if len(data) != 65 or data[0] != 4:
+            return None
+        x, y = int.from_bytes(data[1:33], "big"), int.from_bytes(data[33:], "big")
+        return (x, y) if (y * y - x ** 3 - self.a * x - self.b) % self.p == 0 else None
+
+
+#: brainpoolP256r1 (RFC 5639 3.4)
+_BP256 = _Curve(
+    0xA9FB57DBA1EEA9BC3E660A909D838D726E3BF623D52620282013481D1F6E5377,
+    0x7D5A0975FC2C3057EEF67530417AFFE7FB8055C126DC5C6CE94A4B44F330B5D9,
+    0x26DC5C6CE94A4B44F330B5D9BBD77CBF958416295CF7E1CE6BCCDC18FF8C07B6,
+    (0x8BD2AEB9CB7E57CB2C4B482FFC81B7AFB9DE27E1E3BD23C23A4453BD9ACE3262,
+     0x547EF835C3DAC4FD97F8461A14611DC9C27745132DED8E545C1D54C72F046997),
+    0xA9FB57DBA1EEA9BC3E660A909D838D718C397AA3B561A6F7901E0E82974856A7)
+
+
+def _oid_value(dotted: str) -> bytes:
+    return core.ObjectIdentifier(dotted).dump()[2:]
+
+
+def _objects(data: bytes) -> dict[int, bytes] | None:
+    """Simple (one-byte tag, short or 81 length) objects of ``data``, or None if malformed."""
+    found, offset = {}, 0
+    while offset < len(data):
+        if offset + 2 > len(data):
+            return None
+        tag, length, start = data[offset], data[offset + 1], offset + 2
+        if length == 0x81 and start < len(data):
+            length, start = data[start], start + 1
+        elif length >= 0x80:
+            return None
+        if start + length > len(data):
+            return None
+        found[tag], offset = data[start : start + length], start + length
+    return found
+
+
+def _token(ks_mac: bytes, point: bytes) -> bytes:
+    data = tlv(0x7F49, tlv(0x06, _oid_value(ID_PACE_ECDH_GM_AES_128)) + tlv(0x86, point))
+    check = CMAC(algorithms.AES(ks_mac))
+    check.update(data)
+    return check.finalize()[:8]
+
+
+def card_access() -> bytes:
+    """EF.CardAccess offering PACE ECDH-GM-AES-128 on brainpoolP256r1 (PACEInfo version 2, parameters 13)."""
+    info = tlv(0x06, _oid_value(ID_PACE_ECDH_GM_AES_128)) + tlv(0x02, b"\x02") + tlv(0x02, b"\x0d")
+    return tlv(0x31, tlv(0x30, info))
+
+
 # --------------------------------------------------------------------------- 3DES, chip side
 
 
@@ -382,6 +469,58 @@ def _kdf(seed: bytes, counter: int) -> bytes:
 
 def _enc(key: bytes, data: bytes) -> bytes:
     return _cipher(key, modes.CBC(bytes(8))).encryptor().update(data)
+
+
+class _Des:
+    """3DES secure messaging (after BAC, or Chip Authentication with 3DES): 8-byte blocks and SSC."""
+
+    block = 8
+
+    @staticmethod
+    def pad(data: bytes) -> bytes:
+        return _pad(data)
+
+    @staticmethod
+    def mac(key: bytes, message: bytes) -> bytes:
+        return _mac(key, message)
+
+    @staticmethod
+    def enc(key: bytes, ssc: bytes, data: bytes) -> bytes:
+        return _enc(key, data)
+
+    @staticmethod
+    def dec(key: bytes, ssc: bytes, data: bytes) -> bytes:
+        return _dec(key, data)
+
+
+class _Aes:
+    """AES secure messaging (after PACE): 16-byte blocks and SSC, IV = AES(KSenc, SSC), CMAC."""
+
+    block = 16
+
+    @staticmethod
+    def pad(data: bytes) -> bytes:
+        data += b"\x80"
+        return data + bytes(-len(data) % 16)
+
+    @staticmethod
+    def mac(key: bytes, message: bytes) -> bytes:
+        check = CMAC(algorithms.AES(key))
+        check.update(_Aes.pad(message))
+        return check.finalize()[:8]
+
+    @staticmethod
+    def _cbc(key: bytes, ssc: bytes) -> Cipher:
+        iv = Cipher(algorithms.AES(key), modes.ECB()).encryptor().update(ssc)
+        return Cipher(algorithms.AES(key), modes.CBC(iv))
+
+    @staticmethod
+    def enc(key: bytes, ssc: bytes, data: bytes) -> bytes:
+        return _Aes._cbc(key, ssc).encryptor().update(data)
+
+    @staticmethod
+    def dec(key: bytes, ssc: bytes, data: bytes) -> bytes:
+        return _Aes._cbc(key, ssc).decryptor().update(data)
 
 
 def _dec(key: bytes, data: bytes) -> bytes:
@@ -439,6 +578,9 @@ class EmrtdChip:
         self._selected: str | None = None
         self._pending = b""
         self._next_session: tuple[bytes, bytes, int] | None = None  # after Chip Authentication
+        self._suite: type[_Des] | type[_Aes] = _Des
+        self._in_secure = False
+        self._pace: dict | None = None
 
     def garbage_next(self, *, skip: int = 0) -> None:
         """Answer the next command (after ``skip`` more) with random bytes instead of a response.
@@ -502,7 +644,7 @@ class EmrtdChip:
         self._pending = b""
         if cla & 0x0C == 0x0C:
             return self._secure(header, data, le, extended=len(command) > 4 and command[4] == 0 and len(command) > 5)
-        if cla != 0x00:
+        if cla != 0x00 and not (cla == 0x10 and ins == 0x86):  # command chaining: PACE's GENERAL AUTHENTICATE
             return SW_CLA
         self._session = None  # a plain command ends secure messaging (9303-11 9.8.6.2)
         body, sw = self._execute(header, data, le)
@@ -518,6 +660,7 @@ class EmrtdChip:
         if self._session is None:
             return SW_SM_WRONG
         ks_enc, ks_mac, ssc = self._session
+        suite = self._suite
         objects, offset = {}, 0
         order = []
         try:
@@ -538,32 +681,38 @@ class EmrtdChip:
             self._session = None
             return SW_SM_WRONG
         ssc += 1
+        counter = ssc.to_bytes(suite.block, "big")
         macced = b"".join(objects[t][0] for t in order if t != 0x8E)
-        if not hmac.compare_digest(_mac(ks_mac, ssc.to_bytes(8, "big") + _pad(header) + macced), objects[0x8E][1]):
+        if not hmac.compare_digest(suite.mac(ks_mac, counter + suite.pad(header) + macced), objects[0x8E][1]):
             self._session = None
             return SW_SM_WRONG
         plain = b""
         if 0x87 in objects:
             cryptogram = objects[0x87][1]
-            decrypted = _dec(ks_enc, cryptogram[1:]).rstrip(b"\x00")
+            decrypted = suite.dec(ks_enc, counter, cryptogram[1:]).rstrip(b"\x00")
             plain = decrypted[:-1]
         inner_le = None
         if 0x97 in objects:
             inner_le = int.from_bytes(objects[0x97][1], "big") or (256 if len(objects[0x97][1]) == 1 else 65536)
         plain_header = bytes([header[0] & ~0x0C & 0xFF]) + header[1:]
-        body, sw = self._execute(plain_header, plain, inner_le)
+        self._in_secure = True
+        try:
+            body, sw = self._execute(plain_header, plain, inner_le)
+        finally:
+            self._in_secure = False
         if self._session is None:  # the command ended it
             return sw
-        do87 = tlv(0x87, b"\x01" + _enc(ks_enc, _pad(body))) if body else b""
+        response_counter = (ssc + 1).to_bytes(suite.block, "big")
+        do87 = tlv(0x87, b"\x01" + suite.enc(ks_enc, response_counter, suite.pad(body))) if body else b""
         if self.quirks.mac_only_9000 and sw != SW_OK:
             self._session = (ks_enc, ks_mac, ssc)  # no counter value spent on an unprotected answer
             return do87 + sw
         ssc += 1
         do99 = tlv(0x99, sw) if self.quirks.do99 else b""
-        protected = do87 + do99 + tlv(0x8E, _mac(ks_mac, ssc.to_bytes(8, "big") + do87 + do99))
+        protected = do87 + do99 + tlv(0x8E, suite.mac(ks_mac, response_counter + do87 + do99))
         self._session = (ks_enc, ks_mac, ssc)
         if self._next_session is not None:  # Chip Authentication: this answer was the last under the old keys
-            self._session, self._next_session = self._next_session, None
+            self._session, self._next_session, self._suite = self._next_session, None, _Des
         limit = 65536 if extended else 256
         if len(protected) > limit:
             self._pending = protected[limit:]
@@ -583,6 +732,10 @@ class EmrtdChip:
             return self._challenge, SW_OK
         if ins == 0x82:
             return self._external_authenticate(data)
+        if ins == 0x22 and p1 == 0xC1 and p2 == 0xA4 and not self._in_secure:
+            return b"", self._pace_set(data)
+        if ins == 0x86 and not self._in_secure:
+            return self._general_authenticate(header[0], data)
         if ins == 0x22 and p1 == 0x41 and p2 == 0xA6:
             return b"", self._chip_authentication(data)
         if ins == 0x88:
@@ -596,6 +749,67 @@ class EmrtdChip:
         if ins == 0xB0:
             return self._read_binary(p1, p2, le)
         return b"", SW_INS
+
+    # ---- PACE, chip side (ICAO 9303-11 4.4: ECDH Generic Mapping, AES-128, brainpoolP256r1)
+
+    def _pace_set(self, data: bytes) -> bytes:
+        """MSE:Set AT: ``80`` the PACE OID, ``83`` the password (1 = MRZ), ``84`` parameters (optional)."""
+        if "CardAccess" not in self.files:
+            return SW_INS
+        objects = _objects(data)
+        if objects is None or objects.get(0x80) != _oid_value(ID_PACE_ECDH_GM_AES_128) or objects.get(0x83) != b"\x01":
+            return SW_WRONG_DATA
+        if objects.get(0x84, b"\x0d") != b"\x0d":
+            return SW_WRONG_DATA
+        self._pace = {"step": 0}
+        self._session, self._suite = None, _Des
+        return SW_OK
+
+    def _general_authenticate(self, cla: int, data: bytes) -> tuple[bytes, bytes]:
+        state = self._pace
+        outer = _objects(data)
+        if state is None or outer is None or 0x7C not in outer:
+            return b"", SW_CONDITIONS
+        inner = _objects(outer[0x7C])
+        if inner is None:
+            return b"", SW_WRONG_DATA
+        step, curve = state["step"], _BP256
+        if step == 0 and not inner:
+            mrz = self.citizen.mrz_lines
+            information = (mrz[0][5:15] + mrz[1][0:7] + mrz[1][8:15]) if len(mrz) == 3 else ""
+            k_pi = hashlib.sha1(hashlib.sha1(information.encode()).digest() + b"\x00\x00\x00\x03").digest()[:16]
+            state["nonce"] = os.urandom(16)
+            encrypted = Cipher(algorithms.AES(k_pi), modes.CBC(bytes(16))).encryptor().update(state["nonce"])
+            state["step"] = 1
+            return tlv(0x7C, tlv(0x80, encrypted)), SW_OK
+        if step == 1 and 0x81 in inner:
+            terminal = curve.decode(inner[0x81])
+            if terminal is None:
+                return b"", SW_WRONG_DATA
+            secret = 1 + int.from_bytes(os.urandom(40), "big") % (curve.n - 1)
+            mapped = curve.add(curve.mul(int.from_bytes(state["nonce"], "big"), curve.g), curve.mul(secret, terminal))
+            state.update(step=2, generator=mapped)
+            return tlv(0x7C, tlv(0x82, curve.encode(curve.mul(secret, curve.g)))), SW_OK
+        if step == 2 and 0x83 in inner:
+            terminal = curve.decode(inner[0x83])
+            if terminal is None:
+                return b"", SW_WRONG_DATA
+            secret = 1 + int.from_bytes(os.urandom(40), "big") % (curve.n - 1)
+            own = curve.encode(curve.mul(secret, state["generator"]))
+            shared = curve.mul(secret, terminal)[0].to_bytes(32, "big")
+            state.update(step=3, own=own, terminal=inner[0x83],
+                         keys=tuple(hashlib.sha1(shared + bytes([0, 0, 0, c])).digest()[:16] for c in (1, 2)))
+            return tlv(0x7C, tlv(0x84, own)), SW_OK
+        if step == 3 and 0x85 in inner and cla & 0x10 == 0:
+            ks_enc, ks_mac = state["keys"]
+            if not hmac.compare_digest(inner[0x85], _token(ks_mac, state["own"])):
+                self._pace = None
+                return b"", SW_AUTH_FAILED
+            self._pace = None
+            self._session, self._suite = (ks_enc, ks_mac, 0), _Aes
+            return tlv(0x7C, tlv(0x86, _token(ks_mac, state["terminal"]))), SW_OK
+        self._pace = None
+        return b"", SW_CONDITIONS
 
     def _chip_authentication(self, data: bytes) -> bytes:
         """MSE:Set KAT (BSI TR-03110 / 9303-11 6.2, version 1): ``91`` the terminal's ephemeral EC
@@ -618,7 +832,9 @@ class EmrtdChip:
         if p1 == 0x04:
             if data != AID:
                 return SW_NOT_FOUND
-            self._application, self._session, self._selected = True, None, None
+            self._application, self._selected = True, None
+            if not self._in_secure:  # a plain SELECT starts afresh; one under PACE's session keeps it
+                self._session = None
             return SW_OK
         if p1 == 0x02 and len(data) == 2:
             if self._session is None:
@@ -651,6 +867,9 @@ class EmrtdChip:
 
     def _read_binary(self, p1: int, p2: int, le: int | None) -> tuple[bytes, bytes]:
         if self._session is None:
+            if p1 == 0x80 | FILES["CardAccess"][1] and "CardAccess" in self.files:  # free to read (9303-10 3.11)
+                content = self.files["CardAccess"][p2:]
+                return content[: le or 256], SW_OK
             return b"", SW_SECURITY
         if p1 & 0x80:
             name = next((n for n, (_, sfi, _) in FILES.items() if sfi == p1 & 0x1F and n in self.files), None)

@@ -84,7 +84,7 @@ def parse_dg14(data: bytes) -> ChipAuthentication:
     required, optional = next((r, o) for oid, r, o in entries if oid == ID_PK_ECDH)
     try:
         key = serialization.load_der_public_key(required.dump())
-        key_id = optional.cast(core.Integer).native if optional is not None and not isinstance(
+        key_id = optional.parse(core.Integer).native if optional is not None and not isinstance(
             optional, core.Void) else None
     except (ValueError, TypeError, UnsupportedAlgorithm) as error:
         raise Dg14Error(f"DG14's Chip Authentication key cannot be loaded: {error}") from error

@@ -176,6 +176,44 @@ def auth_token(ks_mac: bytes, oid: str, point: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
+class PaceInfo:
+    """One PACE protocol EF.CardAccess offers (9303-11 9.2.1: PACEInfo)."""
+
+    oid: str
+    version: int
+    parameter_id: int | None
+
+
+class _SecurityInfo(core.Sequence):
+    _fields = [("protocol", core.ObjectIdentifier), ("required", core.Any), ("optional", core.Any, {"optional": True})]
+
+
+class _SecurityInfos(core.SetOf):
+    _child_spec = _SecurityInfo
+
+
+def parse_card_access(data: bytes) -> list[PaceInfo]:
+    """The PACEInfos of EF.CardAccess (a SecurityInfos SET) this reader can run, in the file's
+    order; ValueError when the file does not parse."""
+    try:
+        infos = _SecurityInfos.load(data)
+        found = []
+        for info in infos:
+            oid = info["protocol"].dotted
+            if oid not in KEY_SIZES:
+                continue
+            version = info["required"].parse(core.Integer).native
+            optional = info["optional"]
+            parameter = None if optional is None or isinstance(optional, core.Void) else optional.parse(
+                core.Integer).native
+            if version == 2 and (parameter is None or parameter in PARAMETER_IDS):
+                found.append(PaceInfo(oid, version, parameter))
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as error:
+        raise ValueError(f"EF.CardAccess is not a SecurityInfos set: {error}") from error
+    return found
+
+
+@dataclass(frozen=True)
 class PaceKeys:
     ks_enc: bytes
     ks_mac: bytes

@@ -2,7 +2,9 @@
 :class:`IdentityDocument` with every verification step.
 
 1. Power on, SELECT the eMRTD application (AID A0000002471001, 9303-10 3.6.1).
-2. BAC with the MRZ information (:mod:`capture.document.bac`).  For a CCCD whose officer typed the
+2. PACE when EF.CardAccess (read by short EF id 1C before the application is selected) offers
+   one this reader runs (:mod:`capture.document.pace`), else BAC with the MRZ information
+   (:mod:`capture.document.bac`); a PACE the chip refuses falls back to BAC.  For a CCCD whose officer typed the
    12-digit ID, :func:`cccd_access` offers the two document-number conventions, most likely first
    (docs/cccd.md); the one the chip accepts is recorded in the BAC step.
 3. Under secure messaging, read EF.COM, the data groups and EF.SOD: the first READ BINARY names
@@ -30,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from capture.document import bac, tlv
+from capture.document import bac, pace, tlv
 from capture.document.active_auth import active_authentication
 from capture.document.chip_auth import chip_authentication
 from capture.document.identity import DocumentSource, IdentityDocument, VerificationStep
@@ -38,7 +40,12 @@ from capture.document.lds import LDS_FILES, LdsError, parse_dg1, parse_dg2, pars
 from capture.document.mrz import Mrz, MrzError, MrzInformation, cccd_document_numbers, cccd_personal_id, mrz_birth_date
 from capture.document.passive_auth import passive_authentication
 from capture.document.personal_id import PersonalIdError, check_personal_id
-from capture.document.secure_messaging import SecureMessaging, UnauthenticatedData, UnauthenticatedStatus
+from capture.document.secure_messaging import (
+    AesSecureMessaging,
+    SecureMessaging,
+    UnauthenticatedData,
+    UnauthenticatedStatus,
+)
 from crypto.csca import CscaStore
 from drivers.errors import N_, Cancelled, ExplainedError
 from drivers.smartcard.base import EXTENDED_MAX_LE, CardReader, CommandAPDU, ResponseAPDU
@@ -49,6 +56,7 @@ DEFAULT_CHUNK = 0xDF
 MAX_B0_OFFSET = 0x7FFF
 SW_FILE_NOT_FOUND = 0x6A82
 SW_END_OF_FILE = 0x6282
+CARD_ACCESS_SFI = 0x1C
 
 
 class ChipError(ExplainedError):
@@ -82,6 +90,8 @@ class ReadOptions:
     """Run Active Authentication when the chip has DG15 (and DG15 is read)."""
     chip_authentication: bool = True
     """Run Chip Authentication when the chip has DG14 (and DG14 is read)."""
+    pace: bool = True
+    """Run PACE when EF.CardAccess offers it (BAC otherwise, and when PACE is refused)."""
     use_short_ef_id: bool = True
 
 
@@ -111,6 +121,40 @@ class _Session:
         answer = self.send(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, EMRTD_AID))
         if not answer.ok:
             raise NotAnEmrtd(f"SELECT eMRTD application answered {answer.sw:04X}", sw=answer.sw)
+
+
+def _try_pace(session: _Session, access: Sequence[MrzInformation]) -> tuple[VerificationStep | None, str]:
+    """PACE with each candidate when EF.CardAccess offers a PACE this reader runs (9303-11 4.2:
+    PACE first, BAC where it is not offered).  (the PACE step, or None and why BAC is used)."""
+    answer = session.reader.transmit(CommandAPDU(0x00, 0xB0, 0x80 | CARD_ACCESS_SFI, 0x00, le=256))
+    if not _usable(answer) or not answer.data:
+        return None, ""
+    try:
+        offers = pace.parse_card_access(answer.data)
+    except ValueError as error:
+        return None, f"EF.CardAccess unreadable ({error})"
+    if not offers:
+        return None, "EF.CardAccess offers no PACE this reader runs"
+    offer = offers[0]
+    refused: list[str] = []
+    for info in access:
+        key = pace.password_key(mrz_information=info.key_seed_input)
+        try:
+            keys = pace.establish(session.reader.transmit, offer.oid, offer.parameter_id or 13, key,
+                                  send_parameter_id=offer.parameter_id is not None)
+        except pace.PaceError as error:
+            refused.append(f"{info.document_number}: {error}")
+            continue
+        session.sm = AesSecureMessaging(keys.ks_enc, keys.ks_mac, bytes(16))
+        selected = session.send(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, EMRTD_AID))
+        if not selected.ok:
+            raise NotAnEmrtd(f"SELECT eMRTD application after PACE answered {selected.sw:04X}", sw=selected.sw)
+        curve = pace.PARAMETER_IDS[offer.parameter_id or 13].name
+        tried = f" (refused first: {'; '.join(refused)})" if refused else ""
+        return VerificationStep("PACE", True, f"document number {info.document_number}, ECDH generic mapping on "
+                                              f"{curve}, AES-{8 * pace.KEY_SIZES[offer.oid]}{tried}"), ""
+    session.sm = None
+    return None, "PACE refused (" + "; ".join(refused) + ")"
 
 
 def _authenticate(session: _Session, access: Sequence[MrzInformation]) -> VerificationStep:
@@ -233,8 +277,13 @@ def read_identity_document(reader: CardReader, access: MrzInformation | Sequence
     if options.extended is None:
         options = dataclasses.replace(options, extended=answer_to_reset.extended_length and reader.supports_extended)
     try:
-        session.select_application()
-        steps = [_authenticate(session, candidates)]
+        pace_step, why_bac = _try_pace(session, candidates) if options.pace else (None, "")
+        if pace_step is not None:
+            steps = [pace_step]
+        else:
+            session.select_application()
+            bac_step = _authenticate(session, candidates)
+            steps = [dataclasses.replace(bac_step, detail=f"{bac_step.detail}; {why_bac}") if why_bac else bac_step]
         files = {"COM": read_file(session, "COM", options)}
         com = parse_ef_com(files["COM"])
         for name in (*(n for n in options.data_groups if n in com.data_groups), "SOD"):
