@@ -548,8 +548,11 @@ class EmrtdChip:
 
     def __init__(self, citizen: Citizen, *, files: dict[str, bytes] | None = None, pki: ChipPki | None = None,
                  busy_s: float = 0.0, quirks: ChipQuirks = ChipQuirks(), aa_key: AaKey | None = None,
-                 ca_key: ec.EllipticCurvePrivateKey | None = None, extended_length: bool = False) -> None:
+                 ca_key: ec.EllipticCurvePrivateKey | None = None, extended_length: bool = False,
+                 can: str | None = None) -> None:
         self.citizen = citizen
+        self.can = can
+        """The Card Access Number printed on the card (PACE password 2), if the chip takes one."""
         self.ca_key = ca_key
         """The private key of Chip Authentication (DG14's public key), if the chip has one."""
         self.quirks = quirks
@@ -757,11 +760,13 @@ class EmrtdChip:
         if "CardAccess" not in self.files:
             return SW_INS
         objects = _objects(data)
-        if objects is None or objects.get(0x80) != _oid_value(ID_PACE_ECDH_GM_AES_128) or objects.get(0x83) != b"\x01":
+        if objects is None or objects.get(0x80) != _oid_value(ID_PACE_ECDH_GM_AES_128):
+            return SW_WRONG_DATA
+        if objects.get(0x83) not in (b"\x01", b"\x02") or (objects[0x83] == b"\x02" and self.can is None):
             return SW_WRONG_DATA
         if objects.get(0x84, b"\x0d") != b"\x0d":
             return SW_WRONG_DATA
-        self._pace = {"step": 0}
+        self._pace = {"step": 0, "password": objects[0x83][0]}
         self._session, self._suite = None, _Des
         return SW_OK
 
@@ -777,7 +782,8 @@ class EmrtdChip:
         if step == 0 and not inner:
             mrz = self.citizen.mrz_lines
             information = (mrz[0][5:15] + mrz[1][0:7] + mrz[1][8:15]) if len(mrz) == 3 else ""
-            k_pi = hashlib.sha1(hashlib.sha1(information.encode()).digest() + b"\x00\x00\x00\x03").digest()[:16]
+            secret = hashlib.sha1(information.encode()).digest() if state["password"] == 1 else self.can.encode()
+            k_pi = hashlib.sha1(secret + b"\x00\x00\x00\x03").digest()[:16]
             state["nonce"] = os.urandom(16)
             encrypted = Cipher(algorithms.AES(k_pi), modes.CBC(bytes(16))).encryptor().update(state["nonce"])
             state["step"] = 1

@@ -123,7 +123,8 @@ class _Session:
             raise NotAnEmrtd(f"SELECT eMRTD application answered {answer.sw:04X}", sw=answer.sw)
 
 
-def _try_pace(session: _Session, access: Sequence[MrzInformation]) -> tuple[VerificationStep | None, str]:
+def _try_pace(session: _Session, access: Sequence[MrzInformation], can: str | None = None
+              ) -> tuple[VerificationStep | None, str]:
     """PACE with each candidate when EF.CardAccess offers a PACE this reader runs (9303-11 4.2:
     PACE first, BAC where it is not offered).  (the PACE step, or None and why BAC is used)."""
     answer = session.reader.transmit(CommandAPDU(0x00, 0xB0, 0x80 | CARD_ACCESS_SFI, 0x00, le=256))
@@ -137,13 +138,15 @@ def _try_pace(session: _Session, access: Sequence[MrzInformation]) -> tuple[Veri
         return None, "EF.CardAccess offers no PACE this reader runs"
     offer = offers[0]
     refused: list[str] = []
-    for info in access:
-        key = pace.password_key(mrz_information=info.key_seed_input)
+    passwords = [(f"CAN {can}", pace.CAN, pace.password_key(can=can))] if can else []
+    passwords += [(f"document number {info.document_number}", pace.MRZ,
+                   pace.password_key(mrz_information=info.key_seed_input)) for info in access]
+    for label, reference, key in passwords:
         try:
             keys = pace.establish(session.reader.transmit, offer.oid, offer.parameter_id or 13, key,
-                                  send_parameter_id=offer.parameter_id is not None)
+                                  password=reference, send_parameter_id=offer.parameter_id is not None)
         except pace.PaceError as error:
-            refused.append(f"{info.document_number}: {error}")
+            refused.append(f"{label}: {error}")
             continue
         session.sm = AesSecureMessaging(keys.ks_enc, keys.ks_mac, bytes(16))
         selected = session.send(CommandAPDU(0x00, 0xA4, 0x04, 0x0C, EMRTD_AID))
@@ -151,7 +154,7 @@ def _try_pace(session: _Session, access: Sequence[MrzInformation]) -> tuple[Veri
             raise NotAnEmrtd(f"SELECT eMRTD application after PACE answered {selected.sw:04X}", sw=selected.sw)
         curve = pace.PARAMETER_IDS[offer.parameter_id or 13].name
         tried = f" (refused first: {'; '.join(refused)})" if refused else ""
-        return VerificationStep("PACE", True, f"document number {info.document_number}, ECDH generic mapping on "
+        return VerificationStep("PACE", True, f"{label}, ECDH generic mapping on "
                                               f"{curve}, AES-{8 * pace.KEY_SIZES[offer.oid]}{tried}"), ""
     session.sm = None
     return None, "PACE refused (" + "; ".join(refused) + ")"
@@ -263,8 +266,12 @@ def read_file(session: _Session, name: str, options: ReadOptions) -> bytes:
 
 def read_identity_document(reader: CardReader, access: MrzInformation | Sequence[MrzInformation],
                            trust: CscaStore, *, options: ReadOptions | None = None,
-                           cancel: threading.Event | None = None, today: date | None = None) -> IdentityDocument:
+                           cancel: threading.Event | None = None, today: date | None = None,
+                           can: str | None = None) -> IdentityDocument:
     """Read and verify the card on ``reader`` (which must be open, with a card present).
+
+    ``can``: the Card Access Number printed on the card, tried first as PACE's password when the chip
+    offers PACE (the MRZ information otherwise, and for BAC).
 
     Raises BacError (wrong MRZ information), CardRemoved and other DeviceErrors, SecureMessagingError,
     LdsError or ChipError - typed, so that the kiosk can say what happened; a card whose data does
@@ -277,7 +284,7 @@ def read_identity_document(reader: CardReader, access: MrzInformation | Sequence
     if options.extended is None:
         options = dataclasses.replace(options, extended=answer_to_reset.extended_length and reader.supports_extended)
     try:
-        pace_step, why_bac = _try_pace(session, candidates) if options.pace else (None, "")
+        pace_step, why_bac = _try_pace(session, candidates, can) if options.pace else (None, "")
         if pace_step is not None:
             steps = [pace_step]
         else:

@@ -65,3 +65,27 @@ def test_bac_when_pace_is_not_wanted_or_not_offered(sim, citizen):
 def test_wrong_details_are_refused_by_pace_then_bac(sim, citizen):
     with pytest.raises(BacError):
         read(sim, citizen, pace_chip(citizen), birth="010101")
+
+
+def test_pace_with_the_card_access_number(sim, citizen):
+    chip = pace_chip(citizen)
+    chip.can = "123456"
+    sim.insert_card(chip)
+    with ccid.CcidReader(ccid.find(sim.backend)) as reader:
+        document = read_identity_document(reader, cccd_access(citizen.personal_id, "010101", "010101"),
+                                          CscaStore([run_pki().csca_certificate]), can="123456")
+    assert document.verification[0].name == "PACE" and "CAN 123456" in document.verification[0].detail
+    steps = {s.name: s for s in document.verification}
+    assert steps["SOD signature"].passed and steps["DG1 hash"].passed
+
+
+def test_a_wrong_can_falls_back_to_the_mrz(sim, citizen):
+    chip = pace_chip(citizen)
+    chip.can = "123456"
+    sim.insert_card(chip)
+    birth, expiry = citizen.birth_date.strftime("%y%m%d"), citizen.expiry_date.strftime("%y%m%d")
+    with ccid.CcidReader(ccid.find(sim.backend)) as reader:
+        document = read_identity_document(reader, cccd_access(citizen.personal_id, birth, expiry),
+                                          CscaStore([run_pki().csca_certificate]), can="654321")
+    first = document.verification[0]
+    assert document.verified and first.name == "PACE" and "refused first: CAN 654321" in first.detail
