@@ -1,12 +1,14 @@
-"""Fuzzing what reads a chip: mutated EF.COM, DG1, DG2, DG13, DG14, DG15 and EF.SOD files through
-their parsers and passive authentication, and whole-card reads of chips holding a mutated file,
-counting every exception that is not one of the documented typed errors (the goal is 0).
+"""Fuzzing what reads a chip: mutated EF.COM, DG1, DG2, DG13, DG14, DG15, EF.SOD and EF.CardAccess
+through their parsers and passive authentication, and whole-card reads of chips holding a mutated
+file, counting every exception that is not one of the documented typed errors (the goal is 0).
 
 Documented outcomes: the LDS parsers raise only :class:`LdsError`, DG14's only ``Dg14Error``,
-DG15's only ``Dg15Error``; passive authentication never raises (every problem is a failed step);
-a whole-card read returns a document or raises an ``ExplainedError`` (BacError, ChipError,
-LdsError, SecureMessagingError, a DeviceError).  Whole-card reads include Active and Chip
-Authentication (the chip has an RSA AA key and an ECDH CA key, DG15 and DG14 their public halves).
+DG15's only ``Dg15Error``, EF.CardAccess's only ValueError; passive authentication never raises
+(every problem is a failed step); a whole-card read returns a document or raises an
+``ExplainedError`` (BacError, ChipError, LdsError, SecureMessagingError, a DeviceError).
+Whole-card reads include Active and Chip Authentication (the chip has an RSA AA key and an ECDH
+CA key, DG15 and DG14 their public halves) and PACE (the chip's EF.CardAccess offers it; a
+mutated one falls back to BAC or fails typed).
 Mutations: hardware_sim.mutations; EF.SOD also with each of its bytes set in turn to its
 complement, 00, 11 and 88 (the "one-byte" rows), for an ECDSA and an RSA Document Signer; seeds
 are fixed.
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from capture.document.active_auth import Dg15Error, parse_dg15
 from capture.document.chip_auth import Dg14Error, parse_dg14
 from capture.document.lds import LdsError, parse_dg1, parse_dg2, parse_dg13, parse_ef_com
+from capture.document.pace import parse_card_access
 from capture.document.passive_auth import passive_authentication
 from capture.document.reader import ReadOptions, cccd_access, read_identity_document
 from crypto.csca import CscaStore
@@ -37,12 +40,12 @@ from drivers.device import DeviceInfo, DeviceKind, SelfTestResult
 from drivers.errors import ExplainedError
 from drivers.smartcard.base import ATR, CardReader
 from hardware_sim.citizens import make_citizen
-from hardware_sim.emrtd import EmrtdChip, aa_key, build_files, ca_key, make_pki
+from hardware_sim.emrtd import EmrtdChip, aa_key, build_files, ca_key, card_access, make_pki
 from hardware_sim.mutations import mutate, one_byte_changes
 
 #: Inputs per target at --scale 1 (about 10^6 in all).
-COUNTS = {"COM": 200_000, "DG1": 200_000, "DG13": 150_000, "DG14": 75_000, "DG15": 75_000, "DG2": 150_000,
-          "SOD": 95_000, "card": 5_000}
+COUNTS = {"COM": 250_000, "DG1": 250_000, "DG13": 150_000, "DG14": 75_000, "DG15": 75_000, "DG2": 150_000,
+          "CardAccess": 50_000, "SOD": 95_000, "card": 5_000}
 
 
 class MemoryReader(CardReader):
@@ -120,10 +123,11 @@ def run(counts: dict[str, int], *, seed: int = 1, pki_algorithms: tuple[str, ...
     key = aa_key("rsa")
     cards = [build_files(citizen, pki, aa_key=key, ca_public_key=ca_key().public_key()) for pki in pkis]
     trusts = [CscaStore([pki.csca_certificate]) for pki in pkis]
-    files = cards[0]
+    files = cards[0] | {"CardAccess": card_access()}
     tallies: dict[str, Tally] = collections.defaultdict(Tally)
     parsers = {"COM": (parse_ef_com, LdsError), "DG1": (parse_dg1, LdsError), "DG2": (parse_dg2, LdsError),
-               "DG13": (parse_dg13, LdsError), "DG14": (parse_dg14, Dg14Error), "DG15": (parse_dg15, Dg15Error)}
+               "DG13": (parse_dg13, LdsError), "DG14": (parse_dg14, Dg14Error), "DG15": (parse_dg15, Dg15Error),
+               "CardAccess": (parse_card_access, ValueError)}
     for name, (parse, typed) in parsers.items():
         tally, started = tallies[name], time.perf_counter()
         for _ in range(counts.get(name, 0)):
@@ -148,7 +152,7 @@ def run(counts: dict[str, int], *, seed: int = 1, pki_algorithms: tuple[str, ...
                          citizen.expiry_date.strftime("%y%m%d"))
     tally, started = tallies["card"], time.perf_counter()
     for _ in range(counts.get("card", 0)):
-        target = rng.choice(("COM", "DG1", "DG2", "DG13", "DG14", "DG15", "SOD"))
+        target = rng.choice(("COM", "DG1", "DG2", "DG13", "DG14", "DG15", "SOD", "CardAccess"))
         mutated = dict(files) | {target: mutate(files[target], rng)}
         reader = MemoryReader(EmrtdChip(citizen, files=mutated, aa_key=key, ca_key=ca_key()))
         tally.run(lambda reader=reader: read_identity_document(reader, access, trusts[0], options=ReadOptions()),
