@@ -40,6 +40,7 @@ from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
+from kivy.uix.modalview import ModalView
 from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager, ScreenManagerException
 
 from drivers.errors import Cancelled, DeviceError, ExplainedError
@@ -434,9 +435,11 @@ class KioskApp(App):
         """Stop every job of the old session and clear every screen of what it showed."""
         self.jobs.cancel_all()
         self.officer = ""
-        if self._warning is not None:
-            self._warning.dismiss()
-            self._warning = None
+        self._warning = None
+        # Every dialog goes with the session (the inactivity warning, a PIN pad, a confirmation): one
+        # left open would greet the next citizen, covering the welcome screen and answering their taps.
+        for dialog in [child for child in Window.children if isinstance(child, ModalView)]:
+            dialog.dismiss(force=True, animation=False)
         self.clear_screens()
         # The next citizen starts as the station is configured, not as the last one left it.
         self.set_language(self._initial_language)

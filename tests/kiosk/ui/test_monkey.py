@@ -10,7 +10,6 @@ no screen may be stuck.  The figures are printed.
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 
@@ -35,13 +34,6 @@ JARGON = re.compile(r"lsusb|udev|pcscd|systemd|`|\benrol\b|\.toml|packet|outbox|
 def policy(kiosk):
     kiosk.start(order=(FingerPosition.RIGHT_INDEX, FingerPosition.LEFT_INDEX), inactivity_warning_s=40,
                 inactivity_wipe_s=60)
-    # What the test session made so far is put out of the collector's way, as the kiosk does with what
-    # its start made (kiosk.ui.boot.release_gc): the monkey's collections then walk what the run makes,
-    # not every earlier test's objects (a second or more each, late in a full suite).
-    gc.collect()
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.mark.timeout(900)

@@ -9,7 +9,7 @@ from hardware_sim.citizens import make_citizen
 from kiosk.session import Step
 
 from .conftest import CITIZEN
-from .steps import identify, texts
+from .steps import identify, texts, top_dialog
 
 
 def test_a_face_in_view_does_not_keep_an_abandoned_session_alive(kiosk, station):
@@ -76,3 +76,16 @@ def test_after_a_wipe_every_screen_is_reset_and_vietnamese(kiosk):
     assert not identify_screen.ids.read.disabled
     form = app.root.get_screen("personal_data")
     assert form.ids.message.text == "" and form.editing == "" and form.ids.scroll.scroll_y == 1
+
+
+def test_a_dialog_left_open_goes_with_the_session(kiosk):
+    """Someone opened the officer's PIN pad (or any dialog) and walked away: the wipe closes it, so the
+    next citizen finds the welcome screen, not a dialog that takes their taps."""
+    app = kiosk.app
+    kiosk.tap_id("officer")
+    assert top_dialog(app) is not None, "the officer's PIN pad did not open"
+    app.finish()
+    kiosk.pump(0.3)
+    assert top_dialog(app) is None and app.root.current == "welcome"
+    kiosk.tap_id("start")
+    kiosk.until(lambda: app.root.current == "identify", 10, "the identify screen")
