@@ -11,16 +11,8 @@ from capture.document.active_auth import STEP, parse_dg15, verify_rsa
 from capture.document.reader import ReadOptions, cccd_access, read_identity_document
 from crypto.csca import CscaStore
 from drivers.smartcard import ccid
-from hardware_sim.ccid import CcidReaderSimulator
 from hardware_sim.citizens import make_citizen
 from hardware_sim.emrtd import VICC_LIKE, EmrtdChip, aa_key, aa_sign, build_files, run_pki, tlv
-
-
-@pytest.fixture
-def sim():
-    simulator = CcidReaderSimulator()
-    yield simulator
-    simulator.backend.detach(simulator)
 
 
 @pytest.fixture(scope="module")

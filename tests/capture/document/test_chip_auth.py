@@ -11,16 +11,8 @@ from capture.document.reader import ReadOptions, cccd_access, read_identity_docu
 from capture.document.tlv import read_single
 from crypto.csca import CscaStore
 from drivers.smartcard import ccid
-from hardware_sim.ccid import CcidReaderSimulator
 from hardware_sim.citizens import make_citizen
 from hardware_sim.emrtd import EmrtdChip, aa_key, build_files, ca_key, dg14, run_pki, tlv
-
-
-@pytest.fixture
-def sim():
-    simulator = CcidReaderSimulator()
-    yield simulator
-    simulator.backend.detach(simulator)
 
 
 @pytest.fixture(scope="module")

@@ -15,16 +15,8 @@ from capture.document.tlv import encode_tlv
 from crypto.csca import CscaStore
 from drivers.smartcard import ccid
 from drivers.smartcard.base import ResponseAPDU
-from hardware_sim.ccid import CcidReaderSimulator
 from hardware_sim.citizens import make_citizen
 from hardware_sim.emrtd import VICC_LIKE, ChipQuirks, EmrtdChip, build_files, run_pki
-
-
-@pytest.fixture
-def sim():
-    simulator = CcidReaderSimulator()
-    yield simulator
-    simulator.backend.detach(simulator)
 
 
 @pytest.fixture(scope="module")

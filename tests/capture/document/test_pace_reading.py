@@ -8,16 +8,8 @@ from capture.document.bac import BacError
 from capture.document.reader import ReadOptions, cccd_access, read_identity_document
 from crypto.csca import CscaStore
 from drivers.smartcard import ccid
-from hardware_sim.ccid import CcidReaderSimulator
 from hardware_sim.citizens import make_citizen
 from hardware_sim.emrtd import EmrtdChip, aa_key, build_files, ca_key, card_access, run_pki
-
-
-@pytest.fixture
-def sim():
-    simulator = CcidReaderSimulator()
-    yield simulator
-    simulator.backend.detach(simulator)
 
 
 @pytest.fixture(scope="module")

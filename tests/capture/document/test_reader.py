@@ -12,16 +12,8 @@ from crypto.csca import CscaStore
 from drivers.errors import Cancelled, ProtocolError
 from drivers.smartcard import ccid
 from drivers.smartcard.base import CardRemoved
-from hardware_sim.ccid import CcidReaderSimulator
 from hardware_sim.citizens import Citizen, make_citizen
 from hardware_sim.emrtd import EmrtdChip, build_files, run_pki
-
-
-@pytest.fixture
-def sim():
-    simulator = CcidReaderSimulator()
-    yield simulator
-    simulator.backend.detach(simulator)
 
 
 @pytest.fixture(scope="module")

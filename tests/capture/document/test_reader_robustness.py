@@ -9,16 +9,8 @@ import pytest
 from capture.document.reader import ReadOptions, cccd_access, read_identity_document
 from crypto.csca import CscaStore
 from drivers.smartcard import ccid
-from hardware_sim.ccid import CcidReaderSimulator
 from hardware_sim.citizens import Citizen, make_citizen
 from hardware_sim.emrtd import EmrtdChip, build_files, run_pki, sign_sod, tlv
-
-
-@pytest.fixture
-def sim():
-    simulator = CcidReaderSimulator()
-    yield simulator
-    simulator.backend.detach(simulator)
 
 
 @pytest.fixture(scope="module")
