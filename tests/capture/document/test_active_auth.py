@@ -8,11 +8,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from capture.document.active_auth import STEP, parse_dg15, verify_rsa
-from capture.document.reader import ReadOptions, cccd_access, read_identity_document
-from crypto.csca import CscaStore
-from drivers.smartcard import ccid
 from hardware_sim.citizens import make_citizen
-from hardware_sim.emrtd import VICC_LIKE, EmrtdChip, aa_key, aa_sign, build_files, run_pki, tlv
+from hardware_sim.emrtd import VICC_LIKE, EmrtdChip, aa_key, aa_sign, build_files, tlv
 
 
 @pytest.fixture(scope="module")
@@ -20,52 +17,44 @@ def citizen():
     return make_citizen(55)
 
 
-def read(sim, citizen, chip, **options):
-    sim.insert_card(chip)
-    birth, expiry = citizen.birth_date.strftime("%y%m%d"), citizen.expiry_date.strftime("%y%m%d")
-    with ccid.CcidReader(ccid.find(sim.backend)) as reader:
-        return read_identity_document(reader, cccd_access(citizen.personal_id, birth, expiry),
-                                      CscaStore([run_pki().csca_certificate]), options=ReadOptions(**options))
-
-
 def step(document):
     return next(s for s in document.verification if s.name == STEP)
 
 
 @pytest.mark.parametrize("algorithm", ["rsa", "ecdsa"])
-def test_the_genuine_chip_passes(sim, citizen, algorithm):
+def test_the_genuine_chip_passes(read_chip, citizen, algorithm):
     key = aa_key(algorithm)
-    document = read(sim, citizen, EmrtdChip(citizen, files=build_files(citizen, aa_key=key), aa_key=key))
+    document = read_chip(citizen, EmrtdChip(citizen, files=build_files(citizen, aa_key=key), aa_key=key))
     assert document.verified, [s for s in document.verification if not s.passed]
     assert step(document).passed and ("9796-2" in step(document).detail) == (algorithm == "rsa")
     assert "DG15" in document.data_groups_present and "DG15" in document.data_groups
 
 
 @pytest.mark.parametrize("algorithm", ["rsa", "ecdsa"])
-def test_a_clone_fails_active_authentication_but_passes_passive(sim, citizen, algorithm):
+def test_a_clone_fails_active_authentication_but_passes_passive(read_chip, citizen, algorithm):
     genuine = build_files(citizen, aa_key=aa_key(algorithm))
     own = rsa.generate_private_key(65537, 1024) if algorithm == "rsa" else ec.generate_private_key(ec.SECP256R1())
-    document = read(sim, citizen, EmrtdChip(citizen, files=genuine, aa_key=own))
+    document = read_chip(citizen, EmrtdChip(citizen, files=genuine, aa_key=own))
     steps = {s.name: s for s in document.verification}
     assert steps["SOD signature"].passed and steps["DG15 hash"].passed
     assert steps[STEP].passed is False and "copy" in steps[STEP].detail
     assert not document.verified
 
 
-def test_a_clone_that_cannot_sign_fails(sim, citizen):
-    document = read(sim, citizen, EmrtdChip(citizen, files=build_files(citizen, aa_key=aa_key("rsa"))))
+def test_a_clone_that_cannot_sign_fails(read_chip, citizen):
+    document = read_chip(citizen, EmrtdChip(citizen, files=build_files(citizen, aa_key=aa_key("rsa"))))
     assert step(document).passed is False and "INTERNAL AUTHENTICATE answered 6D00" in step(document).detail
 
 
-def test_active_authentication_on_a_chip_that_behaves_like_vicc(sim, citizen):
+def test_active_authentication_on_a_chip_that_behaves_like_vicc(read_chip, citizen):
     key = aa_key("rsa")
-    document = read(sim, citizen, EmrtdChip(citizen, files=build_files(citizen, aa_key=key), aa_key=key,
+    document = read_chip(citizen, EmrtdChip(citizen, files=build_files(citizen, aa_key=key), aa_key=key,
                                             quirks=VICC_LIKE))
     assert document.verified and step(document).passed
 
 
-def test_no_dg15_no_step(sim, citizen):
-    document = read(sim, citizen, EmrtdChip(citizen))
+def test_no_dg15_no_step(read_chip, citizen):
+    document = read_chip(citizen, EmrtdChip(citizen))
     assert document.verified and STEP not in {s.name for s in document.verification}
 
 

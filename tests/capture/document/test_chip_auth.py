@@ -7,12 +7,9 @@ from asn1crypto import core
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from capture.document.chip_auth import STEP, Dg14Error, parse_dg14
-from capture.document.reader import ReadOptions, cccd_access, read_identity_document
 from capture.document.tlv import read_single
-from crypto.csca import CscaStore
-from drivers.smartcard import ccid
 from hardware_sim.citizens import make_citizen
-from hardware_sim.emrtd import EmrtdChip, aa_key, build_files, ca_key, dg14, run_pki, tlv
+from hardware_sim.emrtd import EmrtdChip, aa_key, build_files, ca_key, dg14, tlv
 
 
 @pytest.fixture(scope="module")
@@ -20,44 +17,36 @@ def citizen():
     return make_citizen(66)
 
 
-def read(sim, citizen, chip, **options):
-    sim.insert_card(chip)
-    birth, expiry = citizen.birth_date.strftime("%y%m%d"), citizen.expiry_date.strftime("%y%m%d")
-    with ccid.CcidReader(ccid.find(sim.backend)) as reader:
-        return read_identity_document(reader, cccd_access(citizen.personal_id, birth, expiry),
-                                      CscaStore([run_pki().csca_certificate]), options=ReadOptions(**options))
-
-
 def steps(document):
     return {s.name: s for s in document.verification}
 
 
-def test_the_genuine_chip_passes(sim, citizen):
+def test_the_genuine_chip_passes(read_chip, citizen):
     files = build_files(citizen, ca_public_key=ca_key().public_key())
-    document = read(sim, citizen, EmrtdChip(citizen, files=files, ca_key=ca_key()))
+    document = read_chip(citizen, EmrtdChip(citizen, files=files, ca_key=ca_key()))
     assert document.verified, [s for s in document.verification if not s.passed]
     assert steps(document)[STEP].passed and "ECDH secp256r1" in steps(document)[STEP].detail
     assert steps(document)["DG14 hash"].passed
 
 
-def test_with_active_authentication_too(sim, citizen):
+def test_with_active_authentication_too(read_chip, citizen):
     files = build_files(citizen, ca_public_key=ca_key().public_key(), aa_key=aa_key("ecdsa"))
-    document = read(sim, citizen, EmrtdChip(citizen, files=files, ca_key=ca_key(), aa_key=aa_key("ecdsa")))
+    document = read_chip(citizen, EmrtdChip(citizen, files=files, ca_key=ca_key(), aa_key=aa_key("ecdsa")))
     assert document.verified and steps(document)[STEP].passed and steps(document)["Active Authentication"].passed
 
 
-def test_a_clone_fails_chip_authentication_but_passes_passive(sim, citizen):
+def test_a_clone_fails_chip_authentication_but_passes_passive(read_chip, citizen):
     files = build_files(citizen, ca_public_key=ca_key().public_key())
-    document = read(sim, citizen, EmrtdChip(citizen, files=files, ca_key=ec.generate_private_key(ec.SECP256R1())))
+    document = read_chip(citizen, EmrtdChip(citizen, files=files, ca_key=ec.generate_private_key(ec.SECP256R1())))
     found = steps(document)
     assert found["SOD signature"].passed and found["DG14 hash"].passed
     assert found[STEP].passed is False and "does not hold DG14's private key" in found[STEP].detail
     assert not document.verified
 
 
-def test_a_clone_without_chip_authentication_fails(sim, citizen):
+def test_a_clone_without_chip_authentication_fails(read_chip, citizen):
     files = build_files(citizen, ca_public_key=ca_key().public_key())
-    document = read(sim, citizen, EmrtdChip(citizen, files=files))
+    document = read_chip(citizen, EmrtdChip(citizen, files=files))
     assert steps(document)[STEP].passed is False and "6D00" in steps(document)[STEP].detail
 
 
