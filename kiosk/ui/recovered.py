@@ -84,10 +84,15 @@ class RecoveredEnrolments:
             self._rows.add_widget(row)
 
     def _print(self, packet: PacketRow) -> None:
-        services, number = self._app.services, enrolment_number(packet.packet_id)
+        services = self._app.services
         slip = services.recovered_slip(packet)
-        image = render_slip(slip, collection_notice(services.config.kiosk, self._app.lang))
-        self._app.jobs.start("reprint", lambda _cancel: services.print_slip(image, slip.enrolment_number),
+        number = slip.enrolment_number
+        collection = collection_notice(services.config.kiosk, self._app.lang)  # the language shown now
+
+        def print_slip(_cancel: Any) -> bool:  # drawn in the job, as the receipt screen's slip is
+            return services.print_slip(render_slip(slip, collection), number)
+
+        self._app.jobs.start("reprint", print_slip,
                              lambda printed: self._say(lambda: _(PRINTED if printed else NO_PRINTER).format(
                                  number=number)),
                              lambda error: self._print_failed(error, number), citizen=False)
